@@ -1,0 +1,64 @@
+"""`tenantforge doctor`: which tools and schema sources this machine has, against what is pinned."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from checks import schemas, tools
+from checks.errors import GateError
+
+
+@dataclass(frozen=True)
+class ToolReport:
+    name: str
+    found: bool
+    path: str | None
+    version: str | None
+    pinned: str
+    matches: bool
+    required: bool
+
+
+def tool_reports() -> list[ToolReport]:
+    reports = []
+    for pin in tools.pins().values():
+        path = tools.find_tool(pin.name)
+        version = tools.reported_version(path, pin.version_args) if path else None
+        reports.append(
+            ToolReport(
+                name=pin.name,
+                found=path is not None,
+                path=str(path) if path else None,
+                version=version,
+                pinned=pin.version.lstrip("v"),
+                matches=tools.same_version(version, pin.version),
+                required=pin.required,
+            )
+        )
+    return reports
+
+
+def schema_report() -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "core_source": str(schemas.kubernetes_validate_dir()),
+        "core_versions": schemas.available_versions(),
+        "kubernetes_version": schemas.default_k8s_version(),
+        "core_cache": str(schemas.cache_root()),
+        "crd_source": schemas.crd_source(),
+    }
+    try:
+        schemas.crd_schema_location(report["crd_source"])
+        report["crd_ok"] = True
+    except GateError as exc:
+        report["crd_ok"] = False
+        report["crd_error"] = str(exc)
+    return report
+
+
+def healthy(reports: list[ToolReport]) -> bool:
+    return all(r.found and r.matches for r in reports if r.required)
+
+
+def as_json(reports: list[ToolReport], schema: dict[str, Any]) -> dict[str, Any]:
+    return {"ok": healthy(reports), "tools": [asdict(r) for r in reports], "schemas": schema}

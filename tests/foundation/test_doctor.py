@@ -1,0 +1,67 @@
+"""`tenantforge doctor` and tool resolution, against the real installed tools."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from checks import tools
+from tests.helpers import ROOT, run_cli
+
+
+def test_doctor_finds_every_pinned_tool_at_its_version() -> None:
+    result = run_cli("doctor", "--format", "json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is True
+    names = {t["name"] for t in report["tools"]}
+    assert names == set(tools.pins())
+    for tool in report["tools"]:
+        assert tool["found"], tool
+        assert tool["version"] == tool["pinned"], tool
+        assert Path(tool["path"]).is_file()
+    assert "1.33.0" in report["schemas"]["core_versions"]
+
+
+def test_doctor_text_lists_each_tool() -> None:
+    result = run_cli("doctor")
+    assert result.returncode == 0
+    for name in tools.pins():
+        assert name in result.stdout
+
+
+def test_override_to_missing_path_makes_doctor_fail(tmp_path: Path) -> None:
+    result = run_cli("doctor", "--format", "json", env={"TENANTFORGE_KUBECONFORM": str(tmp_path / "nope")})
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    kubeconform = next(t for t in report["tools"] if t["name"] == "kubeconform")
+    assert kubeconform["found"] is False
+    assert report["ok"] is False
+
+
+def test_override_is_honoured(tmp_path: Path) -> None:
+    real = tools.find_tool("kustomize")
+    assert real is not None
+    link = tmp_path / "my-kustomize"
+    link.symlink_to(real)
+    result = run_cli("doctor", "--format", "json", env={"TENANTFORGE_KUSTOMIZE": str(link)})
+    kustomize = next(t for t in json.loads(result.stdout)["tools"] if t["name"] == "kustomize")
+    assert kustomize["path"] == str(link)
+    assert kustomize["version"] == kustomize["pinned"]
+
+
+def test_version_and_help() -> None:
+    version = run_cli("--version")
+    assert version.returncode == 0
+    assert version.stdout.startswith("tenantforge ")
+    assert run_cli("--help").returncode == 0
+    assert "doctor" in run_cli("--help").stdout
+    assert run_cli("doctor", "--help").returncode == 0
+
+
+def test_setup_twice_is_fast_and_idempotent() -> None:
+    proc = subprocess.run(["python3", "scripts/setup.py"], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "building" not in proc.stdout and "installing" not in proc.stdout, proc.stdout
+    assert "up to date" in proc.stdout
