@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -28,7 +29,7 @@ def render(overlay: Path, env: str = "dev") -> Rendered:
 
 def make_variant(root: Path, edits: Edits) -> Path:
     """Copy the fixture tenant under `root` and apply `{relative file: (old, new)}` text edits (each must match)."""
-    target = root / "tenant"
+    target = Path(tempfile.mkdtemp(dir=root)) / "tenant"
     shutil.copytree(TENANT, target)
     for rel, (old, new) in edits.items():
         path = target / rel
