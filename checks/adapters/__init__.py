@@ -1,0 +1,1 @@
+"""One module per external tool the gate runs."""
