@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -20,8 +19,8 @@ MW = "base/middlewares.yaml"
 HOST = "dev.acme.example"
 
 
-def traefik_processes() -> list[int]:
-    """Traefik processes started from one of our work dirs (read from /proc; nothing is signalled)."""
+def traefik_processes(scratch: Path) -> list[int]:
+    """Processes started from a work dir under `scratch` (read from /proc; nothing is signalled)."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -29,7 +28,7 @@ def traefik_processes() -> list[int]:
                 cmdline = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if b"tenantforge-traefik-" in cmdline:
+            if str(scratch).encode() in cmdline:
                 found.append(int(entry.name))
     return found
 
@@ -39,11 +38,16 @@ def failures(result: RoutesResult) -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def bundled(tenant_dev: Rendered) -> RoutesResult:
-    return check_routes(tenant_dev)
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("traefik")
 
 
-def test_passes_every_expectation_for_the_bundled_routes(bundled: RoutesResult) -> None:
+@pytest.fixture(scope="module")
+def bundled(tenant_dev: Rendered, scratch: Path) -> RoutesResult:
+    return check_routes(tenant_dev, scratch=scratch)
+
+
+def test_passes_every_expectation_for_the_bundled_routes(bundled: RoutesResult, scratch: Path) -> None:
     assert failures(bundled) == []
     table = {(r.host, r.check): (r.got, r.router) for r in bundled.rows}
     assert table == {
@@ -56,7 +60,8 @@ def test_passes_every_expectation_for_the_bundled_routes(bundled: RoutesResult) 
         (HOST, "TLS below 1.2 refused"): ("refused", None),
         ("unknown-host.invalid", "unknown host"): ("404 from Traefik", None),
     }
-    assert traefik_processes() == []
+    assert traefik_processes(scratch) == []
+    assert list(scratch.iterdir()) == []  # the work dir (certificate, key, config) is gone too
 
 
 def test_fails_when_websocket_goes_to_8069_and_headers_are_missing(variant: Variant) -> None:
@@ -197,8 +202,8 @@ def test_traefik_missing_is_an_error_naming_make_setup(tenant_dev: Rendered, mon
         check_routes(tenant_dev)
 
 
-def test_times_out_and_leaves_nothing_running(tenant_dev: Rendered) -> None:
+def test_times_out_and_leaves_nothing_running(tenant_dev: Rendered, tmp_path: Path) -> None:
     with pytest.raises(ToolFailed, match="traefik did not load the routes in time"):
-        check_routes(tenant_dev, timeout=0.0)
-    assert traefik_processes() == []
-    assert os.environ.get("TENANTFORGE_TRAEFIK") is None
+        check_routes(tenant_dev, timeout=0.0, scratch=tmp_path)
+    assert traefik_processes(tmp_path) == []
+    assert list(tmp_path.iterdir()) == []
