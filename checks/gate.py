@@ -18,13 +18,14 @@ from datetime import date
 from pathlib import Path
 from types import MappingProxyType
 
-from checks import policies, schemas
+from checks import integrity, policies, schemas
 from checks.adapters import CHECKERS
 from checks.adapters import kustomize as kustomize_adapter
 from checks.adapters.base import GATE_TOOL_RULE, CheckContext, Outcome, Unit, Workspace
 from checks.config import CONFIG_NAME, Config, Environment, Waiver, load_config
 from checks.errors import ConfigError, GateError
 from checks.finding import Finding, Severity
+from checks.integrity.routes import RouteRow
 from checks.manifests import K8sObject, parse_rendered
 from checks.yamlsafe import YamlError
 
@@ -34,7 +35,7 @@ INPUT_RULE = "TF-GATE-INPUT"
 WAIVER_EXPIRED_RULE = "TF-WAIVER-EXPIRED"
 # Findings that mean the gate could not decide: exit 2, whatever else was found.
 UNDECIDABLE = frozenset({GATE_TOOL_RULE, INPUT_RULE, "TF-SCHEMA-MISSING"})
-WAIVABLE_TOOLS = frozenset({policies.TOOL, "trivy-config"})
+WAIVABLE_TOOLS = frozenset({policies.TOOL, "trivy-config", *integrity.TOOLS})
 
 # Rules the gate itself reports (the policy rules describe themselves in checks.policies).
 GATE_RULES: Mapping[str, Mapping[str, str]] = MappingProxyType(
@@ -77,6 +78,7 @@ class GateRequest:
     schemas_dir: str | None = None
     k8s_version: str | None = None
     images: bool = False
+    routes: bool = False  # prove the routes in a real Traefik (checks.integrity.routes)
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class GateResult:
     checks: int = 0
     timings: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     objects: int = 0
+    routes: tuple[RouteRow, ...] = ()  # the Traefik expectation table, when the routes stage ran
 
     def failing(self, finding: Finding) -> bool:
         """Whether this finding fails the gate (unwaived, at or above its environment's threshold)."""
@@ -295,6 +298,7 @@ def run_gate(request: GateRequest, *, today: date | None = None) -> GateResult:
     findings: list[Finding] = []
     checks = 0
     objects = 0
+    route_rows: list[RouteRow] = []
     oversized = _oversized({repo, *(t.path for t in targets)})
     if oversized:
         findings.extend(oversized)
@@ -311,7 +315,9 @@ def run_gate(request: GateRequest, *, today: date | None = None) -> GateResult:
         findings.extend(r.failure for r in rendered if r.failure is not None)
         units = [Unit(r.env, r.objects) for r in rendered if r.failure is None]
         objects = sum(len(u.objects) for u in units)
-        tool_findings, own, checks, stage_times = _check(units, config, env_configs, k8s_version, crd_source)
+        tool_findings, own, checks, stage_times, route_rows = _check(
+            units, config, env_configs, k8s_version, crd_source, routes=request.routes
+        )
         timings.update(stage_times)
         findings.extend(_merge(own, tool_findings))
 
@@ -319,7 +325,9 @@ def run_gate(request: GateRequest, *, today: date | None = None) -> GateResult:
     findings.extend(_expired(config, today))
     findings = [_with_gate_info(f) for f in findings]
     findings.sort(key=lambda f: (f.env or "", -f.severity, f.rule_id, f.file or "", f.line or 0, f.name or ""))
-    result = GateResult(tuple(findings), envs, 0, thresholds, checks, MappingProxyType(timings), objects)
+    result = GateResult(
+        tuple(findings), envs, 0, thresholds, checks, MappingProxyType(timings), objects, tuple(route_rows)
+    )
     if any(result.failing(f) and f.rule_id in UNDECIDABLE for f in findings):
         code = 2
     elif any(result.failing(f) for f in findings):
@@ -336,11 +344,14 @@ def _check(
     env_configs: Mapping[str, Environment],
     k8s_version: str,
     crd_source: str,
-) -> tuple[list[Finding], list[Finding], int, dict[str, float]]:
-    """Run the checkers and the policies over the rendered units; (tool findings, policy findings, checks, timings)."""
+    *,
+    routes: bool = False,
+) -> tuple[list[Finding], list[Finding], int, dict[str, float], list[RouteRow]]:
+    """Run the checkers, the policies and the integrity stages over the rendered units;
+    (tool findings, own findings, checks, timings, route table)."""
     timings: dict[str, float] = {}
     if not units:
-        return [], [], 0, timings
+        return [], [], 0, timings, []
     ctx = CheckContext(config, k8s_version, crd_source, policies.REGISTRY.aliases())
     with tempfile.TemporaryDirectory(prefix="tf-gate-") as tmp:
         t0 = time.perf_counter()
@@ -352,11 +363,43 @@ def _check(
         for unit in units:
             own.extend(policies.evaluate(unit.objects, env_configs[unit.env], config))
         timings["policy"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        integrity_checks, route_rows = _integrity(units, config, env_configs, own, routes=routes)
+        timings["integrity"] = time.perf_counter() - t0
         outcomes: list[Outcome] = [p.finish() for p in pending]
     tool_findings: list[Finding] = []
-    checks = len(policies.REGISTRY) * sum(len(u.objects) for u in units)
+    checks = len(policies.REGISTRY) * sum(len(u.objects) for u in units) + integrity_checks
     for outcome in outcomes:
         timings[outcome.tool] = outcome.seconds
         tool_findings.extend(outcome.findings)
         checks += outcome.checked
-    return tool_findings, own, checks, timings
+    return tool_findings, own, checks, timings, route_rows
+
+
+def _integrity(
+    units: Sequence[Unit],
+    config: Config,
+    env_configs: Mapping[str, Environment],
+    into: list[Finding],
+    *,
+    routes: bool,
+) -> tuple[int, list[RouteRow]]:
+    """Reference, NetworkPolicy, Odoo-config (and with `routes`, Traefik) stages per environment."""
+    checks = 0
+    rows: list[RouteRow] = []
+    for unit in units:
+        if unit.env == ARGOCD_UNIT:
+            continue
+        try:
+            result = integrity.evaluate(unit.objects, env_configs[unit.env], config, routes=routes)
+        except GateError as exc:
+            into.append(
+                Finding(
+                    rule_id=GATE_TOOL_RULE, severity=Severity.CRITICAL, tool="traefik", message=str(exc), env=unit.env
+                )
+            )
+            continue
+        into.extend(result.findings)
+        checks += result.checks
+        rows.extend(result.routes)
+    return checks, rows

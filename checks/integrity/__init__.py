@@ -1,2 +1,6 @@
 """Would the tenant start and route? Integrity stages over rendered objects: references, NetworkPolicy
 reachability, Odoo configuration, and routes proven in a real Traefik."""
+
+from checks.integrity.stage import TOOLS, IntegrityResult, evaluate
+
+__all__ = ["TOOLS", "IntegrityResult", "evaluate"]

@@ -333,7 +333,7 @@ def _web_checks(rendered: Rendered, conf: OdooConf) -> list[Finding]:
     gevent = gevent or conf.number("gevent_port")
     path = "/websocket" if modern else "/longpolling"
     routed = list(_routed_ports(rendered, conf.pod, path))
-    if not routed:
+    if not routed and any(True for _ in _route_targets(rendered, conf.pod)):
         add("TF-ODOO-004", f"no IngressRoute sends {path} to this workload")
     for route, port in routed:
         if port != gevent:

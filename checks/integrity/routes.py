@@ -56,6 +56,7 @@ class RouteRow:
     ok: bool
     rule_id: str
     router: str | None = None
+    env: str | None = None
 
 
 @dataclass
@@ -398,7 +399,7 @@ def check_routes(
         by_probe = run.routers_by_probe()
         for probed, probe in rows:
             router = by_probe.get(probe) if probe else None
-            row = replace(probed, router=_router_label(translation, router))
+            row = replace(probed, router=_router_label(translation, router), env=env)
             result.rows.append(row)
             if not row.ok:
                 origin = _origin(translation, router)

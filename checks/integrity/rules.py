@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -9,9 +10,13 @@ from typing import Any
 from checks.finding import Finding, Severity
 from checks.integrity.model import Obj
 
+_ID = re.compile(r"^TF-[A-Z]{2,5}-\d{3}$")
+
 
 @dataclass(frozen=True)
 class Rule:
+    """Same shape and conventions as the policy rules (checks.policies.rule): stable id, title, rationale, fix."""
+
     id: str
     severity: Severity
     tool: str
@@ -19,14 +24,21 @@ class Rule:
     rationale: str
     fix: str
 
+    def info(self) -> dict[str, Any]:
+        return {"title": self.title, "rationale": self.rationale, "fix": self.fix, "references": []}
+
 
 RULES: dict[str, Rule] = {}
 
 
 def _rule(*fields: Any) -> None:
     rule = Rule(*fields)
+    if not _ID.match(rule.id):
+        raise ValueError(f"rule id {rule.id!r} must look like TF-XXX-000")
     if rule.id in RULES:
         raise ValueError(f"duplicate rule id {rule.id}")
+    if not (rule.title and rule.rationale and rule.fix):
+        raise ValueError(f"rule {rule.id} needs a title, a rationale and a fix hint")
     RULES[rule.id] = rule
 
 
@@ -310,5 +322,5 @@ def finding(
         name=obj.name if obj else None,
         file=obj.file if obj else None,
         line=obj.line if obj else None,
-        details=details or {},
+        details={**(details or {}), "rule": rule.info()},
     )

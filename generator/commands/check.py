@@ -13,7 +13,8 @@ import typer
 from checks.errors import ConfigError
 from checks.gate import GateRequest, run_gate
 from checks.reports import FORMATS
-from generator.console import err
+from generator.console import err, out
+from generator.routetable import route_table
 
 
 class ReportFormat(StrEnum):
@@ -48,6 +49,9 @@ def check_command(  # noqa: PLR0917 (typer maps parameters to options)
     config: Path | None = typer.Option(
         None, "--config", help="Path of tenantforge.yml (default: REPO/tenantforge.yml)."
     ),
+    routes: bool = typer.Option(
+        False, "--routes", help="Also prove the routes in a real Traefik on loopback ports and show the route table."
+    ),
 ) -> None:
     """Render every overlay and gate it: kubeconform, policy rules, trivy config."""
     chosen = list(formats) or [ReportFormat.text]
@@ -71,6 +75,7 @@ def check_command(  # noqa: PLR0917 (typer maps parameters to options)
             config_path=config,
             schemas_dir=schemas_dir,
             k8s_version=k8s_version,
+            routes=routes,
         )
     )
     for fmt, path in paired:
@@ -79,6 +84,8 @@ def check_command(  # noqa: PLR0917 (typer maps parameters to options)
     for fmt, path in paired:
         if path is None:
             color = fmt is ReportFormat.text and sys.stdout.isatty()
+            if routes and fmt is ReportFormat.text:
+                out.print(route_table(result.routes))
             sys.stdout.write(FORMATS[fmt.value](result, color))
             sys.stdout.flush()
     if all(path is not None for _, path in paired):

@@ -32,9 +32,7 @@ spec:
       containers:
         - name: odoo
           image: registry.example.net/retail/odoo:17.0-20250101
-          ports: [{containerPort: 8069, name: http}]
-          envFrom:
-            - secretRef: {name: odoo-config}
+          ports: [{containerPort: 8069, name: http}, {containerPort: 8072, name: websocket}]
           securityContext:
             allowPrivilegeEscalation: false
             readOnlyRootFilesystem: true
@@ -44,10 +42,49 @@ spec:
             limits: {cpu: "1", memory: 1Gi}
           readinessProbe: {httpGet: {path: /web/health, port: 8069}}
           livenessProbe: {httpGet: {path: /web/health, port: 8069}}
-          volumeMounts: [{name: tmp, mountPath: /tmp}]
+          volumeMounts:
+            - {name: config, mountPath: /etc/odoo, readOnly: true}
+            - {name: filestore, mountPath: /var/lib/odoo}
+            - {name: tmp, mountPath: /tmp}
       volumes:
+        - name: config
+          secret: {secretName: odoo-config}
+        - name: filestore
+          persistentVolumeClaim: {claimName: odoo-filestore}
         - name: tmp
           emptyDir: {}
+"""
+
+# The cron worker: same image and odoo.conf, no HTTP, the only place cron threads run.
+CRON = (
+    DEPLOYMENT.replace("odoo-web", "odoo-cron")
+    .replace(
+        "  name: odoo-cron\n",
+        "  name: odoo-cron\n  annotations: {tenantforge.io/singleton: cron jobs must run once}\n",
+        1,
+    )
+    .replace("component: web", "component: cron")
+    .replace(
+        "          ports: [{containerPort: 8069, name: http}, {containerPort: 8072, name: websocket}]\n",
+        '          args: ["--no-http", "--max-cron-threads=2"]\n',
+    )
+    .replace(
+        "          readinessProbe: {httpGet: {path: /web/health, port: 8069}}\n"
+        "          livenessProbe: {httpGet: {path: /web/health, port: 8069}}\n",
+        "          readinessProbe: {exec: {command: [pgrep, -f, odoo]}}\n"
+        "          livenessProbe: {exec: {command: [pgrep, -f, odoo]}}\n",
+    )
+)
+
+FILESTORE = """\
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: odoo-filestore
+spec:
+  accessModes: [ReadWriteMany]
+  resources:
+    requests: {storage: 10Gi}
 """
 
 SERVICE = """\
@@ -57,7 +94,7 @@ metadata:
   name: odoo-web
 spec:
   selector: {app.kubernetes.io/name: odoo, app.kubernetes.io/component: web}
-  ports: [{name: http, port: 8069, targetPort: 8069}]
+  ports: [{name: http, port: 8069, targetPort: 8069}, {name: websocket, port: 8072, targetPort: 8072}]
 """
 
 NETWORK_POLICIES = """\
@@ -83,7 +120,66 @@ spec:
             matchLabels: {kubernetes.io/metadata.name: traefik}
           podSelector:
             matchLabels: {app.kubernetes.io/name: traefik}
-      ports: [{port: 8069}]
+      ports: [{port: 8069}, {port: 8072}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: allow-dns
+spec:
+  podSelector: {}
+  policyTypes: [Egress]
+  egress:
+    - to:
+        - namespaceSelector:
+            matchLabels: {kubernetes.io/metadata.name: kube-system}
+          podSelector:
+            matchLabels: {k8s-app: kube-dns}
+      ports: [{protocol: UDP, port: 53}, {protocol: TCP, port: 53}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: odoo-egress
+spec:
+  podSelector:
+    matchLabels: {app.kubernetes.io/name: odoo}
+  policyTypes: [Egress]
+  egress:
+    - to:
+        - podSelector:
+            matchLabels: {cnpg.io/cluster: odoo-db}
+      ports: [{port: 5432}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: database
+spec:
+  podSelector:
+    matchLabels: {cnpg.io/cluster: odoo-db}
+  policyTypes: [Ingress, Egress]
+  ingress:
+    - from:
+        - podSelector:
+            matchLabels: {app.kubernetes.io/name: odoo}
+        - podSelector:
+            matchLabels: {cnpg.io/cluster: odoo-db}
+      ports: [{port: 5432}]
+    - from:
+        - namespaceSelector:
+            matchLabels: {kubernetes.io/metadata.name: cnpg-system}
+          podSelector:
+            matchLabels: {app.kubernetes.io/name: cloudnative-pg}
+      ports: [{port: 5432}, {port: 8000}]
+  egress:
+    - to:
+        - podSelector:
+            matchLabels: {cnpg.io/cluster: odoo-db}
+      ports: [{port: 5432}]
+    - to:
+        - ipBlock: {cidr: 0.0.0.0/0, except: [10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16]}
+      ports: [{port: 443}]
 """
 
 
@@ -125,6 +221,13 @@ spec:
   redirectScheme: {scheme: https, permanent: true}
 ---
 apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata:
+  name: login-ratelimit
+spec:
+  rateLimit: {average: 10, period: 1m, burst: 5}
+---
+apiVersion: traefik.io/v1alpha1
 kind: IngressRoute
 metadata:
   name: odoo
@@ -134,6 +237,14 @@ spec:
     - kind: Rule
       match: Host(`HOST`)
       middlewares: [{name: security-headers}]
+      services: [{name: odoo-web, port: 8069}]
+    - kind: Rule
+      match: Host(`HOST`) && PathPrefix(`/websocket`)
+      middlewares: [{name: security-headers}]
+      services: [{name: odoo-web, port: 8072}]
+    - kind: Rule
+      match: Host(`HOST`) && Path(`/web/login`)
+      middlewares: [{name: login-ratelimit}, {name: security-headers}]
       services: [{name: odoo-web, port: 8069}]
     - kind: Rule
       match: Host(`HOST`) && PathPrefix(`/web/database`)
@@ -163,6 +274,8 @@ metadata:
 spec:
   instances: 2
   storage: {size: 20Gi}
+  postgresql:
+    parameters: {max_connections: "200"}
   plugins:
     - name: barman-cloud.cloudnative-pg.io
       isWALArchiver: true
@@ -218,6 +331,22 @@ spec:
     metadata:
       name: odoo-config
       namespace: {namespace}
+    data:
+      odoo.conf: |
+        [options]
+        proxy_mode = True
+        list_db = False
+        db_name = acme_shop
+        dbfilter = ^acme_shop$
+        db_host = odoo-db-rw
+        db_user = acme_shop
+        db_password = {{{{ .db_password }}}}
+        db_maxconn = 8
+        admin_passwd = {{{{ .admin_passwd }}}}
+        workers = 2
+        max_cron_threads = 0
+        gevent_port = 8072
+        limit_time_real = 120
 """
 
 
@@ -261,13 +390,18 @@ environments:
 registries:
   - registry.example.net/retail
 waivers: []
+platform_secrets: [odoo-tls]   # the platform's wildcard certificate
 """
 
 
 def files() -> dict[str, str]:
     return {
         "tenantforge.yml": CONFIG,
-        "base/kustomization.yaml": "resources: [deployment.yaml, service.yaml, pdb.yaml, networkpolicies.yaml]\n",
+        "base/kustomization.yaml": (
+            "resources: [deployment.yaml, cron.yaml, filestore.yaml, service.yaml, pdb.yaml, networkpolicies.yaml]\n"
+        ),
+        "base/cron.yaml": CRON,
+        "base/filestore.yaml": FILESTORE,
         "base/pdb.yaml": PDB,
         "overlays/dev/routes.yaml": ROUTES.replace("HOST", "dev.acme.example"),
         "overlays/prod/routes.yaml": ROUTES.replace("HOST", "shop.acme.example"),

@@ -52,6 +52,17 @@ def test_platform_secrets_count_as_produced(variant: Variant) -> None:
             "PersistentVolumeClaim 'odoo-files' (volume filestore)",
         ),
         (
+            {
+                "base/redis.yaml": (
+                    "          env:\n            - name: REDIS_PASSWORD",
+                    "          envFrom:\n            - configMapRef: {name: redis-tuning}\n"
+                    "          env:\n            - name: REDIS_PASSWORD",
+                )
+            },
+            "TF-REF-002",
+            "ConfigMap 'redis-tuning' (envFrom of container redis)",
+        ),
+        (
             {"base/odoo-cron.yaml": ("serviceAccountName: odoo", "serviceAccountName: odoo-cron")},
             "TF-REF-004",
             "ServiceAccount 'odoo-cron'",

@@ -11,6 +11,7 @@ import pytest
 from checks.errors import ToolFailed, ToolMissing
 from checks.integrity.model import Rendered
 from checks.integrity.routes import RoutesResult, check_routes
+from checks.integrity.traefik_config import translate
 from tests.integrity.conftest import Edits
 
 Variant = Callable[[Edits], Rendered]
@@ -207,3 +208,16 @@ def test_times_out_and_leaves_nothing_running(tenant_dev: Rendered, tmp_path: Pa
         check_routes(tenant_dev, timeout=0.0, scratch=tmp_path)
     assert traefik_processes(tmp_path) == []
     assert list(tmp_path.iterdir()) == []
+
+
+def test_middlewares_that_need_more_than_stand_in_backends_are_reported_not_simulated(variant: Variant) -> None:
+    rendered = variant(
+        {
+            MW: (
+                "  name: upload-limit\nspec:\n",
+                "  name: upload-limit\nspec:\n  forwardAuth:\n    address: http://auth\n",
+            )
+        }
+    )
+    skipped = [(obj.ref, what) for obj, what in translate(rendered).skipped]
+    assert skipped == [("Middleware/upload-limit", "Middleware upload-limit (forwardAuth) is not simulated")]
