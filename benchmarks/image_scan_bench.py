@@ -10,23 +10,21 @@ from tests/imagescan/fixtures/fleet.yaml. Not a timed test: run `python benchmar
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from checks import tools  # noqa: E402
+from checks.adapters import kustomize  # noqa: E402
 from checks.adapters.trivy_image import ScanTarget, TrivyImageScanner, preflight  # noqa: E402
-from checks.imagescan.refs import images_in_objects  # noqa: E402
+from checks.config import ImagePolicy  # noqa: E402
 from checks.imagescan.sources import ImageSource  # noqa: E402
-from checks.imagescan.stage import EnvImages, ImageScanSettings, run_image_stage  # noqa: E402
+from checks.imagescan.stage import ImageScanSettings, env_images, run_image_stage  # noqa: E402
 from tests.helpers import write_tree  # noqa: E402
 from tests.imagescan.trivy_fixtures import build_world  # noqa: E402
 
@@ -56,13 +54,6 @@ def tenant_files(index: int, odoo: str, redis: str, postgres: str) -> dict[str, 
     }
 
 
-def render(overlay: Path) -> list[dict[str, object]]:
-    out = subprocess.run(
-        [str(tools.require_tool("kustomize")), "build", str(overlay)], capture_output=True, text=True, check=True
-    ).stdout
-    return [d for d in yaml.safe_load_all(out) if d]
-
-
 def main() -> int:
     tenants = int(sys.argv[1]) if len(sys.argv) > 1 else 50
     with tempfile.TemporaryDirectory(prefix="tf-image-bench-") as tmp:
@@ -74,14 +65,15 @@ def main() -> int:
             repo = write_tree(
                 root / f"tenant-{index}", tenant_files(index, refs["odoo"], refs["redis"], refs["postgresql"])
             )
-            overlays.append(repo / "overlays" / "prod")
+            overlays.append((f"tenant-{index}/prod", repo))
         start = time.perf_counter()
         with ThreadPoolExecutor(WORKERS) as pool:
-            rendered = list(pool.map(render, overlays))
+            rendered = list(pool.map(lambda t: kustomize.render(t[1] / "overlays" / "prod", t[0], t[1]), overlays))
         render_s = time.perf_counter() - start
+        assert all(r.failure is None for r in rendered)
         envs = [
-            EnvImages(env=f"tenant-{i}/prod", uses=tuple(images_in_objects(objs, f"tenant-{i}/prod")))
-            for i, objs in enumerate(rendered)
+            env_images(r.env, r.overlay, repo, r.objects, ImagePolicy())
+            for r, (_, repo) in zip(rendered, overlays, strict=True)
         ]
         occurrences = sum(len(e.uses) for e in envs)
         per_tenant_refs = [sorted({u.ref for u in e.uses}) for e in envs]

@@ -15,17 +15,11 @@ import pytest
 
 from checks import tools
 from checks.adapters.trivy_image import OFFLINE_FLAGS
+from checks.config import ImagePolicy, VulnerabilityWaiver
 from checks.finding import Severity
 from checks.imagescan.refs import ImageUse
 from checks.imagescan.sources import ImageSource
-from checks.imagescan.stage import (
-    EnvImages,
-    ImagePolicy,
-    ImageScanSettings,
-    ImageStageResult,
-    VulnerabilityWaiver,
-    run_image_stage,
-)
+from checks.imagescan.stage import EnvImages, ImageScanSettings, ImageStageResult, run_image_stage
 from checks.imagescan.trivyignore import load_trivyignore
 from tests.imagescan.conftest import World
 from tests.imagescan.trivy_fixtures import Package, debian_files, write_docker_archive, write_metadata, write_vuln_db
@@ -176,6 +170,7 @@ def test_waiver_marks_finding_waived_and_passes(world: World, tmp_path: Path) ->
         reason="musl path not reachable",
         expires=date(2099, 1, 1),
         owner="security@acme.example",
+        index=0,
     )
     result = run(world, world.fresh_cache(tmp_path), [EnvImages("prod", uses("prod", redis))], waivers=[waiver])
     (finding,) = result.findings
@@ -187,7 +182,12 @@ def test_waiver_marks_finding_waived_and_passes(world: World, tmp_path: Path) ->
 def test_waiver_for_another_image_does_not_apply(world: World, tmp_path: Path) -> None:
     redis = world.image("redis").ref
     waiver = VulnerabilityWaiver(
-        id="CVE-2099-2001", image="registry.example.net/retail/odoo:*", reason="x", expires=date(2099, 1, 1)
+        id="CVE-2099-2001",
+        image="registry.example.net/retail/odoo:*",
+        reason="x",
+        expires=date(2099, 1, 1),
+        owner="o",
+        index=0,
     )
     result = run(world, world.fresh_cache(tmp_path), [EnvImages("prod", uses("prod", redis))], waivers=[waiver])
     assert [f.waived_by for f in result.findings] == [None]
@@ -196,7 +196,9 @@ def test_waiver_for_another_image_does_not_apply(world: World, tmp_path: Path) -
 
 def test_expired_waiver_fails_and_waives_nothing(world: World, tmp_path: Path) -> None:
     redis = world.image("redis").ref
-    waiver = VulnerabilityWaiver(id="CVE-2099-2001", image="*", reason="old", expires=date(2026, 1, 31))
+    waiver = VulnerabilityWaiver(
+        id="CVE-2099-2001", image="*", reason="old", owner="o", expires=date(2026, 1, 31), index=3
+    )
     result = run(
         world,
         world.fresh_cache(tmp_path),
