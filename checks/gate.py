@@ -293,7 +293,7 @@ def run_gate(request: GateRequest, *, today: date | None = None) -> GateResult:
     )
     crd_source = schemas.crd_source(request.schemas_dir or config.schemas.crd)
     env_configs: dict[str, Environment] = {t.env: config.environment(t.env) for t in targets}
-    with_argocd = not request.envs and not request.overlays and (repo / ARGOCD_UNIT).is_dir()
+    with_argocd = not (request.envs or request.overlays or request.only_images) and (repo / ARGOCD_UNIT).is_dir()
     if with_argocd:
         env_configs[ARGOCD_UNIT] = config.environment(ARGOCD_UNIT)
     thresholds = MappingProxyType({name: env.threshold for name, env in env_configs.items()})
