@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from checks.errors import ConfigError
-from checks.gate import GateRequest, run_gate
+from checks.gate import GateRequest, GateResult, run_gate
 from checks.reports import FORMATS
 from generator.console import err, out
 from generator.routetable import route_table
@@ -23,6 +23,14 @@ class ReportFormat(StrEnum):
     sarif = "sarif"
     junit = "junit"
     codequality = "codequality"
+
+
+IMAGE_DIR_OPTION = typer.Option(
+    None, "--image-dir", help="Directory of `docker save` tarballs to scan (default: image_scan.image_dir)."
+)
+PULL_OPTION = typer.Option(
+    None, "--pull/--no-pull", help="Let trivy pull images not found locally (default: image_scan.pull)."
+)
 
 
 def _write(path: Path, content: str) -> None:
@@ -49,11 +57,36 @@ def check_command(  # noqa: PLR0917 (typer maps parameters to options)
     config: Path | None = typer.Option(
         None, "--config", help="Path of tenantforge.yml (default: REPO/tenantforge.yml)."
     ),
+    images: bool = typer.Option(False, "--images", help="Also scan every rendered image with trivy image."),
+    image_dir: Path | None = IMAGE_DIR_OPTION,
+    pull: bool | None = PULL_OPTION,
     routes: bool = typer.Option(
         False, "--routes", help="Also prove the routes in a real Traefik on loopback ports and show the route table."
     ),
 ) -> None:
-    """Render every overlay and gate it: kubeconform, policy rules, trivy config."""
+    """Render every overlay and gate it: kubeconform, policy rules, trivy config (and trivy image with --images)."""
+    paired = pair_reports(formats, outputs)
+    result = run_gate(
+        GateRequest(
+            repo=repo,
+            envs=tuple(env),
+            overlays=tuple(overlay),
+            config_path=config,
+            schemas_dir=schemas_dir,
+            k8s_version=k8s_version,
+            images=images,
+            image_dir=image_dir,
+            pull_images=pull,
+            routes=routes,
+        )
+    )
+    if routes and any(fmt is ReportFormat.text and path is None for fmt, path in paired):
+        out.print(route_table(result.routes))
+    emit_reports(result, paired)
+
+
+def pair_reports(formats: list[ReportFormat], outputs: list[Path]) -> list[tuple[ReportFormat, Path | None]]:
+    """Pair each --format with the --output at the same position; at most one report goes to the terminal."""
     chosen = list(formats) or [ReportFormat.text]
     if len(outputs) > len(chosen):
         raise ConfigError(
@@ -67,25 +100,17 @@ def check_command(  # noqa: PLR0917 (typer maps parameters to options)
         raise ConfigError(
             f"--format {', '.join(to_stdout)}: only one report can go to the terminal; give the others an --output"
         )
-    result = run_gate(
-        GateRequest(
-            repo=repo,
-            envs=tuple(env),
-            overlays=tuple(overlay),
-            config_path=config,
-            schemas_dir=schemas_dir,
-            k8s_version=k8s_version,
-            routes=routes,
-        )
-    )
+    return paired
+
+
+def emit_reports(result: GateResult, paired: list[tuple[ReportFormat, Path | None]]) -> None:
+    """Write every report (files first, atomically), then exit with the gate's code."""
     for fmt, path in paired:
         if path is not None:
             _write(path, FORMATS[fmt.value](result, False))
     for fmt, path in paired:
         if path is None:
             color = fmt is ReportFormat.text and sys.stdout.isatty()
-            if routes and fmt is ReportFormat.text:
-                out.print(route_table(result.routes))
             sys.stdout.write(FORMATS[fmt.value](result, color))
             sys.stdout.flush()
     if all(path is not None for _, path in paired):
