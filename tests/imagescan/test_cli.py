@@ -77,8 +77,10 @@ def test_check_images_fails_a_tenant_the_gate_passes(world: World, tenant_images
     data = report(scanned.stdout)
     assert cves(data, failing=True) == {(e, c) for e in ("dev", "prod") for c in ODOO_FAILING}
     finding = next(f for f in data["findings"] if f["rule_id"] == "CVE-2099-1001" and f["env"] == "prod")
-    assert (finding["kind"], finding["namespace"], finding["name"]) == ("Deployment", "acme-shop-prod", "odoo-web")
-    assert finding["file"] == "base/deployment.yaml" and finding["line"] == 1
+    # One finding per image, at its first use: the cron worker runs the same image as the web tier.
+    assert (finding["kind"], finding["namespace"], finding["name"]) == ("Deployment", "acme-shop-prod", "odoo-cron")
+    assert finding["file"] == "base/cron.yaml" and finding["line"] == 1
+    assert any("odoo-web" in use for use in finding["details"]["used_by"])
     assert finding["details"]["image"] == f"registry.example.net/retail/odoo@{tenant.DIGEST}"
     assert "trivy-image" in data["timings"]
 
