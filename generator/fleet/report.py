@@ -154,7 +154,8 @@ def status_html(rows: Sequence[TenantStatus], title: str = "tenantforge fleet st
             drift = "?"
         elif r.drift:
             items = "".join(f"<li>{_e(f)}</li>" for f in r.drift)
-            drift = f"<details><summary>{len(r.drift)} files</summary><ul>{items}</ul></details>"
+            noun = "file" if len(r.drift) == 1 else "files"
+            drift = f"<details><summary>{len(r.drift)} {noun}</summary><ul>{items}</ul></details>"
         else:
             drift = "none"
         search = " ".join(
