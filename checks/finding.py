@@ -53,7 +53,7 @@ class Finding:
     file: str | None = None
     line: int | None = None
     waived_by: str | None = None
-    details: Mapping[str, Any] = field(default=_EMPTY)
+    details: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
     @property
     def resource(self) -> str:

@@ -1,0 +1,124 @@
+"""The one small Protocol every post-render tool adapter satisfies, and the workspace they share.
+
+The gate writes each rendered object once into a `Workspace` (one file per object, so every tool result maps back
+to exactly one object), then `start`s every checker — each launches its tool and returns at once, so the tools run
+side by side while the gate evaluates its own policies — and finally `finish`es them in turn.
+
+Contract for adapters: never raise for bad input or a misbehaving tool. A tool that is missing, crashes, times out
+or prints something we cannot parse becomes a `TF-GATE-TOOL` finding (the gate then exits 2); a result that cannot
+be trusted is never turned into "no findings".
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from checks.config import Config
+from checks.finding import Finding, Severity
+from checks.manifests import K8sObject
+
+GATE_TOOL_RULE = "TF-GATE-TOOL"
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One rendered environment as the checkers see it."""
+
+    env: str
+    objects: Sequence[K8sObject]
+
+
+@dataclass
+class Workspace:
+    """Rendered objects written as `<root>/uNNN/NNNNN.yaml`; `files` maps each relative path back to its object."""
+
+    root: Path
+    files: dict[str, K8sObject] = field(default_factory=dict)
+
+    @classmethod
+    def write(cls, root: Path, units: Sequence[Unit]) -> Workspace:
+        # Directory names must not be environment names: trivy silently skips directories called `dev`.
+        work = cls(root)
+        for u, unit in enumerate(units):
+            folder = root / f"u{u:03d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            written: set[int] = set()
+            for obj in unit.objects:
+                if id(obj.text) in written or not obj.text.strip():
+                    continue
+                written.add(id(obj.text))
+                rel = f"u{u:03d}/{obj.index:05d}.yaml"
+                (root / rel).write_text(obj.text)
+                work.files[rel] = obj
+        return work
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    config: Config
+    k8s_version: str
+    crd_source: str
+    # trivy check id (e.g. KSV-0014) -> our rule id that covers the same thing
+    rule_aliases: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    tool: str
+    findings: tuple[Finding, ...]
+    seconds: float
+    checked: int
+
+
+class Pending(Protocol):
+    def finish(self) -> Outcome:
+        """Wait for the tool and turn its output into findings."""
+        ...
+
+
+class Checker(Protocol):
+    """A tool that judges rendered objects. `tool` is the executable name `checks.tools.require_tool` resolves."""
+
+    @property
+    def tool(self) -> str: ...
+
+    def start(self, work: Workspace, ctx: CheckContext) -> Pending:
+        """Launch the tool over every file of `work` and return without waiting."""
+        ...
+
+
+def tool_failure(tool: str, message: str) -> Finding:
+    return Finding(rule_id=GATE_TOOL_RULE, severity=Severity.CRITICAL, tool=tool, message=message)
+
+
+@dataclass
+class Failed:
+    """A `Pending` for a tool that could not even start."""
+
+    tool: str
+    message: str
+    started: float = field(default_factory=time.perf_counter)
+
+    def finish(self) -> Outcome:
+        return Outcome(self.tool, (tool_failure(self.tool, self.message),), time.perf_counter() - self.started, 0)
+
+
+def first_line(text: str, limit: int = 300) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return (lines[-1] if lines else "no output")[:limit]
+
+
+def wait(proc: subprocess.Popen[bytes], timeout: float) -> tuple[int, bytes, bytes] | None:
+    """Wait for `proc`; None when it ran out of time (it is killed)."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return None
+    return proc.returncode, out, err

@@ -1,0 +1,362 @@
+"""The gate: render every overlay, then kubeconform, our policies and trivy config side by side; one result.
+
+Order of work (and why it is fast): overlays render in parallel; every rendered object is written once into one
+workspace; kubeconform and trivy config are started over that workspace (one process each for the whole gate) and
+run while the policy rules evaluate in-process; then their reports are collected. Waivers and thresholds from
+tenantforge.yml decide the exit code: 0 passed, 1 failing findings, 2 the gate could not decide.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+from types import MappingProxyType
+
+from checks import policies, schemas
+from checks.adapters import CHECKERS
+from checks.adapters import kustomize as kustomize_adapter
+from checks.adapters.base import GATE_TOOL_RULE, CheckContext, Outcome, Unit, Workspace
+from checks.config import CONFIG_NAME, Config, Environment, Waiver, load_config
+from checks.errors import ConfigError, GateError
+from checks.finding import Finding, Severity
+from checks.manifests import K8sObject, parse_rendered
+from checks.yamlsafe import YamlError
+
+MAX_INPUT_BYTES = 64 << 20
+ARGOCD_UNIT = "argocd"
+INPUT_RULE = "TF-GATE-INPUT"
+WAIVER_EXPIRED_RULE = "TF-WAIVER-EXPIRED"
+# Findings that mean the gate could not decide: exit 2, whatever else was found.
+UNDECIDABLE = frozenset({GATE_TOOL_RULE, INPUT_RULE, "TF-SCHEMA-MISSING"})
+WAIVABLE_TOOLS = frozenset({policies.TOOL, "trivy-config"})
+
+# Rules the gate itself reports (the policy rules describe themselves in checks.policies).
+GATE_RULES: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {
+        "TF-BUILD": {
+            "title": "Overlay does not build",
+            "fix": "Run `kustomize build` on the overlay and fix the error it prints.",
+        },
+        "TF-SCHEMA-INVALID": {
+            "title": "Object does not match its schema",
+            "fix": "Fix the field kubeconform names; the API server would reject this object.",
+        },
+        "TF-SCHEMA-MISSING": {
+            "title": "No schema for a kind",
+            "fix": "Point --schemas-dir at CRD schemas for it, or list the kind in tenantforge.yml "
+            "schemas.allow_missing.",
+        },
+        GATE_TOOL_RULE: {
+            "title": "A gate tool could not run",
+            "fix": "Run `make setup`; if the tool crashed, run it by hand on the rendered overlay to see why.",
+        },
+        INPUT_RULE: {
+            "title": "Input the gate refuses to read",
+            "fix": "Remove or shrink the file; rendered manifests are never this large.",
+        },
+        WAIVER_EXPIRED_RULE: {
+            "title": "Waiver expired",
+            "fix": "Fix the finding, or renew the waiver with a new reason, owner and expiry after a review.",
+        },
+    }
+)
+
+
+@dataclass(frozen=True)
+class GateRequest:
+    repo: Path
+    envs: tuple[str, ...] = ()
+    overlays: tuple[Path, ...] = ()
+    config_path: Path | None = None
+    schemas_dir: str | None = None
+    k8s_version: str | None = None
+    images: bool = False
+
+
+@dataclass(frozen=True)
+class GateResult:
+    findings: tuple[Finding, ...]
+    envs: tuple[str, ...]
+    exit_code: int
+    thresholds: Mapping[str, Severity] = field(default_factory=lambda: MappingProxyType({}))
+    checks: int = 0
+    timings: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    objects: int = 0
+
+    def failing(self, finding: Finding) -> bool:
+        """Whether this finding fails the gate (unwaived, at or above its environment's threshold)."""
+        if finding.waived_by is not None:
+            return False
+        if finding.rule_id in UNDECIDABLE:
+            return True
+        threshold = self.thresholds.get(finding.env or "", min(self.thresholds.values(), default=Severity.HIGH))
+        return finding.severity >= threshold
+
+    def summary(self) -> str:
+        failing = sum(1 for f in self.findings if self.failing(f))
+        waived = sum(1 for f in self.findings if f.waived_by)
+        state = {0: "passed", 1: "failed", 2: "could not run"}[self.exit_code]
+        passed = max(self.checks - len(self.findings), 0)
+        envs = len(self.envs)
+        return (
+            f"gate {state}: {envs} environment{'s' if envs != 1 else ''}, {failing} failing, {waived} waived, "
+            f"{passed} checks passed"
+        )
+
+
+@dataclass(frozen=True)
+class _Target:
+    env: str
+    path: Path
+
+
+def _discover(request: GateRequest, repo: Path) -> list[_Target]:
+    if request.overlays:
+        targets = []
+        for overlay in request.overlays:
+            path = overlay if overlay.is_absolute() else (Path.cwd() / overlay)
+            if not path.is_dir():
+                raise ConfigError(f"--overlay {overlay}: not a directory")
+            targets.append(_Target(path.resolve().name, path.resolve()))
+        names = [t.env for t in targets]
+        duplicated = {n for n in names if names.count(n) > 1}
+        if duplicated:
+            raise ConfigError(
+                f"--overlay: two overlays are named {', '.join(sorted(duplicated))} (env = directory name)"
+            )
+    else:
+        base = repo / "overlays"
+        targets = (
+            sorted(
+                (_Target(p.name, p) for p in base.iterdir() if p.is_dir() and kustomize_adapter.kustomization_file(p)),
+                key=lambda t: t.env,
+            )
+            if base.is_dir()
+            else []
+        )
+        if not targets:
+            raise ConfigError(f"{repo}: no overlays/*/kustomization.yaml found (use --overlay PATH for other layouts)")
+    if request.envs:
+        known = {t.env for t in targets}
+        unknown = [e for e in request.envs if e not in known]
+        if unknown:
+            raise ConfigError(f"--env {', '.join(unknown)}: no such overlay (available: {', '.join(sorted(known))})")
+        targets = [t for t in targets if t.env in request.envs]
+    return targets
+
+
+def _oversized(roots: Iterable[Path]) -> list[Finding]:
+    findings = []
+    seen: set[Path] = set()
+    for root in roots:
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = [d for d in dirs if d not in (".git", "node_modules", ".venv")]
+            for name in files:
+                path = Path(folder) / name
+                if path in seen or not name.endswith((".yaml", ".yml", ".json")):
+                    continue
+                seen.add(path)
+                try:
+                    size = path.stat().st_size
+                except OSError:
+                    continue
+                if size > MAX_INPUT_BYTES:
+                    findings.append(
+                        Finding(
+                            rule_id=INPUT_RULE,
+                            severity=Severity.CRITICAL,
+                            tool="gate",
+                            message=f"{size:,} bytes is more than the {MAX_INPUT_BYTES >> 20} MiB the gate reads "
+                            "from one manifest file; nothing was rendered",
+                            file=_display(path, root),
+                        )
+                    )
+    return findings
+
+
+def _display(path: Path, repo: Path) -> str:
+    try:
+        return path.relative_to(repo).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _argocd_unit(repo: Path) -> kustomize_adapter.Rendered | None:
+    folder = repo / ARGOCD_UNIT
+    if not folder.is_dir():
+        return None
+    if kustomize_adapter.kustomization_file(folder):
+        return kustomize_adapter.render(folder, ARGOCD_UNIT, repo)
+    started = time.perf_counter()
+    objects: list[K8sObject] = []
+    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+        rel = _display(path, repo)
+        try:
+            parsed = parse_rendered(path.read_text(encoding="utf-8"), ARGOCD_UNIT, rendered_name=rel)
+        except (YamlError, UnicodeDecodeError, OSError) as exc:
+            failure = Finding(
+                rule_id="TF-BUILD",
+                severity=Severity.CRITICAL,
+                tool="gate",
+                message=f"cannot read Argo CD manifest: {exc}",
+                env=ARGOCD_UNIT,
+                file=rel,
+                line=1,
+            )
+            return kustomize_adapter.Rendered(ARGOCD_UNIT, folder, (), failure, time.perf_counter() - started)
+        objects.extend(replace(o, index=len(objects) + i) for i, o in enumerate(parsed))
+    return kustomize_adapter.Rendered(ARGOCD_UNIT, folder, tuple(objects), None, time.perf_counter() - started)
+
+
+def _render_all(targets: Sequence[_Target], repo: Path, with_argocd: bool) -> list[kustomize_adapter.Rendered]:
+    workers = min(len(targets), max(2, (os.cpu_count() or 2) * 2)) or 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(kustomize_adapter.render, t.path, t.env, repo) for t in targets]
+        argocd = pool.submit(_argocd_unit, repo) if with_argocd else None
+        rendered = [f.result() for f in futures]
+        extra = argocd.result() if argocd is not None else None
+    return rendered + ([extra] if extra is not None else [])
+
+
+def _apply_waivers(findings: Sequence[Finding], waivers: Sequence[Waiver], today: date) -> list[Finding]:
+    active = [w for w in waivers if w.expires >= today]
+    return [_waive(f, active) for f in findings]
+
+
+def _waive(finding: Finding, active: Sequence[Waiver]) -> Finding:
+    if finding.tool not in WAIVABLE_TOOLS:
+        return finding
+    trivy_id = finding.details.get("trivy_id")
+    for waiver in active:
+        if waiver.rule in (finding.rule_id, trivy_id) and waiver.select.matches(
+            finding.env, finding.kind, finding.namespace, finding.name
+        ):
+            return finding.waived(waiver.label)
+    return finding
+
+
+def _expired(config: Config, today: date) -> list[Finding]:
+    config_file = config.source.name if config.source else CONFIG_NAME
+    return [
+        Finding(
+            rule_id=WAIVER_EXPIRED_RULE,
+            severity=Severity.CRITICAL,
+            tool="gate",
+            message=f"waiver for {w.rule} ({w.owner}: {w.reason}) expired on {w.expires.isoformat()}",
+            env=w.select.env if w.select.env and not any(c in w.select.env for c in "*?[") else None,
+            file=config_file,
+            details={"waiver": w.index},
+        )
+        for w in config.waivers
+        if w.expires < today
+    ]
+
+
+def _merge(own: Sequence[Finding], tools: Sequence[Finding]) -> list[Finding]:
+    """Our rules supersede the trivy checks they cross-reference (the adapter reported those under our rule id):
+    the policy result is authoritative for them, so trivy's copy is dropped; every other trivy check is kept."""
+    return [*own, *(f for f in tools if f.rule_id not in policies.REGISTRY)]
+
+
+def _with_gate_info(finding: Finding) -> Finding:
+    info = GATE_RULES.get(finding.rule_id)
+    if info is None or "rule" in finding.details:
+        return finding
+    return replace(finding, details={**finding.details, "rule": dict(info)})
+
+
+def run_gate(request: GateRequest, *, today: date | None = None) -> GateResult:
+    """Gate a Kustomize repository. Raises `ConfigError` for an invalid tenantforge.yml or unknown --env."""
+    started = time.perf_counter()
+    today = today or date.today()
+    repo = request.repo.resolve()
+    if not repo.is_dir():
+        raise ConfigError(f"{request.repo}: not a directory")
+    config = load_config(request.config_path or repo / CONFIG_NAME, required=request.config_path is not None)
+    targets = _discover(request, repo)
+    k8s_version = schemas.check_version(
+        request.k8s_version or config.kubernetes_version or schemas.default_k8s_version()
+    )
+    crd_source = schemas.crd_source(request.schemas_dir or config.schemas.crd)
+    env_configs: dict[str, Environment] = {t.env: config.environment(t.env) for t in targets}
+    with_argocd = not request.envs and not request.overlays and (repo / ARGOCD_UNIT).is_dir()
+    if with_argocd:
+        env_configs[ARGOCD_UNIT] = config.environment(ARGOCD_UNIT)
+    thresholds = MappingProxyType({name: env.threshold for name, env in env_configs.items()})
+    envs = tuple(env_configs)
+
+    timings: dict[str, float] = {}
+    findings: list[Finding] = []
+    checks = 0
+    objects = 0
+    oversized = _oversized({repo, *(t.path for t in targets)})
+    if oversized:
+        findings.extend(oversized)
+    else:
+        t0 = time.perf_counter()
+        try:
+            rendered = _render_all(targets, repo, with_argocd)
+        except GateError as exc:
+            rendered = []
+            findings.append(
+                Finding(rule_id=GATE_TOOL_RULE, severity=Severity.CRITICAL, tool="kustomize", message=str(exc))
+            )
+        timings["render"] = time.perf_counter() - t0
+        findings.extend(r.failure for r in rendered if r.failure is not None)
+        units = [Unit(r.env, r.objects) for r in rendered if r.failure is None]
+        objects = sum(len(u.objects) for u in units)
+        tool_findings, own, checks, stage_times = _check(units, config, env_configs, k8s_version, crd_source)
+        timings.update(stage_times)
+        findings.extend(_merge(own, tool_findings))
+
+    findings = _apply_waivers(findings, config.waivers, today)
+    findings.extend(_expired(config, today))
+    findings = [_with_gate_info(f) for f in findings]
+    findings.sort(key=lambda f: (f.env or "", -f.severity, f.rule_id, f.file or "", f.line or 0, f.name or ""))
+    result = GateResult(tuple(findings), envs, 0, thresholds, checks, MappingProxyType(timings), objects)
+    if any(result.failing(f) and f.rule_id in UNDECIDABLE for f in findings):
+        code = 2
+    elif any(result.failing(f) for f in findings):
+        code = 1
+    else:
+        code = 0
+    timings["total"] = time.perf_counter() - started
+    return replace(result, exit_code=code, timings=MappingProxyType(timings))
+
+
+def _check(
+    units: Sequence[Unit],
+    config: Config,
+    env_configs: Mapping[str, Environment],
+    k8s_version: str,
+    crd_source: str,
+) -> tuple[list[Finding], list[Finding], int, dict[str, float]]:
+    """Run the checkers and the policies over the rendered units; (tool findings, policy findings, checks, timings)."""
+    timings: dict[str, float] = {}
+    if not units:
+        return [], [], 0, timings
+    ctx = CheckContext(config, k8s_version, crd_source, policies.REGISTRY.aliases())
+    with tempfile.TemporaryDirectory(prefix="tf-gate-") as tmp:
+        t0 = time.perf_counter()
+        work = Workspace.write(Path(tmp) / "rendered", units)
+        timings["write"] = time.perf_counter() - t0
+        pending = [checker.start(work, ctx) for checker in CHECKERS.values()]
+        t0 = time.perf_counter()
+        own: list[Finding] = []
+        for unit in units:
+            own.extend(policies.evaluate(unit.objects, env_configs[unit.env], config))
+        timings["policy"] = time.perf_counter() - t0
+        outcomes: list[Outcome] = [p.finish() for p in pending]
+    tool_findings: list[Finding] = []
+    checks = len(policies.REGISTRY) * sum(len(u.objects) for u in units)
+    for outcome in outcomes:
+        timings[outcome.tool] = outcome.seconds
+        tool_findings.extend(outcome.findings)
+        checks += outcome.checked
+    return tool_findings, own, checks, timings

@@ -1,0 +1,167 @@
+"""Secrets: never plaintext in git, SealedSecrets strictly scoped, nothing credential-shaped anywhere."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from checks.finding import Severity
+from checks.manifests import K8sObject
+from checks.policies.rule import Family, Hit, RuleContext, as_dict, as_list, containers, dicts, per_object, pod_spec
+
+family = Family("secrets")
+
+_SCOPE_ANNOTATIONS = ("sealedsecrets.bitnami.com/namespace-wide", "sealedsecrets.bitnami.com/cluster-wide")
+_PATTERNS = (
+    ("a private key", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----")),
+    ("an AWS access key id", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("a GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b")),
+    ("a GitLab token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}\b")),
+    ("a Slack token", re.compile(r"\bxox[baprs]-[A-Za-z0-9-]{10,}\b")),
+    ("a password in a URL", re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@{}$]{3,}@")),
+    (
+        "a password assignment",
+        re.compile(
+            r"(?im)^\s*(?:db_password|admin_passwd|password|passwd|secret_key|api_key|token)\s*[=:]\s*"
+            r"(?!\s*$)(?!['\"]?(?:\{\{|\$\{|\$[A-Z_]|<|False\b|None\b|changeme\b))['\"]?[^\s'\"]{4,}"
+        ),
+    ),
+)
+_SECRET_ENV = re.compile(r"(?i)(password|passwd|secret|token|api_?key|private_?key|credentials?)")
+
+
+@family.rule(
+    "TF-SEC-001",
+    Severity.CRITICAL,
+    "Plain Secret in the rendered manifests",
+    rationale="A `kind: Secret` in git is a leaked secret: base64 is not encryption.",
+    fix="Seal it: `tenantforge seal` (kubeseal, strict scope) and commit the SealedSecret instead.",
+    references=("CKV_SECRET_*",),
+)
+@per_object("Secret")
+def no_plain_secret(obj: K8sObject, ctx: RuleContext) -> Iterator[str]:
+    yield f"Secret {obj.name!r} would be committed in plain text (base64 is not encryption)"
+
+
+@family.rule(
+    "TF-SEC-002",
+    Severity.HIGH,
+    "SealedSecret is not strict-scoped",
+    rationale="namespace-wide or cluster-wide sealed data can be copied into another tenant's namespace and decrypted.",
+    fix="Reseal with `--scope strict` (the default) and remove the sealedsecrets.bitnami.com/*-wide annotations.",
+)
+@per_object("SealedSecret")
+def sealed_secret_strict(obj: K8sObject, ctx: RuleContext) -> Iterator[str]:
+    template_meta = as_dict(as_dict(obj.spec.get("template")).get("metadata"))
+    for source in (obj.annotations, as_dict(template_meta.get("annotations"))):
+        for key in _SCOPE_ANNOTATIONS:
+            if str(source.get(key, "")).lower() == "true":
+                yield f"SealedSecret {obj.name!r} is sealed with {key.rsplit('/', 1)[1]} scope"
+                return
+
+
+def _strings(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    if isinstance(node, str):
+        yield path, node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _strings(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _strings(value, f"{path}[{i}]")
+
+
+@family.rule(
+    "TF-SEC-003",
+    Severity.HIGH,
+    "Something that looks like a credential in a rendered object",
+    rationale="Credentials in ConfigMaps, env values or annotations end up in git, in Argo CD and in every backup.",
+    fix="Move the value into a SealedSecret and reference it (secretKeyRef, or a template in the SealedSecret).",
+    references=("CKV_K8S_35", "trivy secret scanning"),
+)
+def no_credentials(ctx: RuleContext) -> Iterator[Hit]:
+    for obj in ctx.objects:
+        if obj.kind in ("SealedSecret", "Secret"):
+            continue
+        yield from (Hit(obj, m) for m in _credential_messages(obj))
+
+
+def _credential_messages(obj: K8sObject) -> Iterator[str]:
+    for path, value in _strings(obj.doc):
+        for what, pattern in _PATTERNS:
+            if pattern.search(value):
+                yield f"{path} contains {what}"
+                break
+    pod = pod_spec(obj)
+    if pod is None:
+        return
+    for c in containers(pod):
+        for env in dicts(c.spec.get("env")):
+            literal = env.get("value")
+            if isinstance(literal, str) and literal.strip() and _SECRET_ENV.search(str(env.get("name", ""))):
+                yield f"{c.label} sets env {env.get('name')} to a literal value"
+
+
+def _produced_secrets(ctx: RuleContext) -> set[tuple[str | None, str]]:
+    produced: set[tuple[str | None, str]] = set()
+    for obj in ctx.objects:
+        ns = obj.namespace
+        if obj.kind in ("SealedSecret", "Secret", "ExternalSecret"):
+            target = as_dict(obj.spec.get("target")).get("name") if obj.kind == "ExternalSecret" else None
+            produced.add((ns, str(target or obj.name)))
+        elif obj.kind == "Cluster" and obj.group == "postgresql.cnpg.io":
+            for suffix in ("app", "superuser", "ca", "server", "replication"):
+                produced.add((ns, f"{obj.name}-{suffix}"))
+        elif obj.kind == "Certificate" and obj.spec.get("secretName"):
+            produced.add((ns, str(obj.spec["secretName"])))
+    return produced
+
+
+def _referenced(pod: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    for volume in dicts(pod.get("volumes")):
+        secret = as_dict(volume.get("secret"))
+        if secret.get("secretName") and secret.get("optional") is not True:
+            yield str(secret["secretName"]), f"volume {volume.get('name', '?')!r}"
+        for source in as_list(as_dict(volume.get("projected")).get("sources")):
+            secret = as_dict(as_dict(source).get("secret"))
+            if secret.get("name") and secret.get("optional") is not True:
+                yield str(secret["name"]), f"projected volume {volume.get('name', '?')!r}"
+    for c in containers(pod):
+        for env in as_list(c.spec.get("env")):
+            ref = as_dict(as_dict(as_dict(env).get("valueFrom")).get("secretKeyRef"))
+            if ref.get("name") and ref.get("optional") is not True:
+                yield str(ref["name"]), f"{c.label} env {as_dict(env).get('name', '?')}"
+        for env_from in as_list(c.spec.get("envFrom")):
+            ref = as_dict(as_dict(env_from).get("secretRef"))
+            if ref.get("name") and ref.get("optional") is not True:
+                yield str(ref["name"]), f"{c.label} envFrom"
+    for pull in as_list(pod.get("imagePullSecrets")):
+        if as_dict(pull).get("name"):
+            yield str(as_dict(pull)["name"]), "imagePullSecrets"
+
+
+@family.rule(
+    "TF-SEC-004",
+    Severity.MEDIUM,
+    "Pod references a Secret nothing provides",
+    rationale="A Secret that is neither sealed in the repo nor provided by the platform leaves pods stuck in "
+    "CreateContainerConfigError after the sync.",
+    fix="Add a SealedSecret with that name to the overlay, fix the name, or list it in tenantforge.yml "
+    "`platform_secrets` if the platform provides it.",
+)
+def referenced_secrets_exist(ctx: RuleContext) -> Iterator[Hit]:
+    produced = _produced_secrets(ctx)
+    platform = set(ctx.config.platform_secrets)
+    for obj in ctx.objects:
+        pod = pod_spec(obj)
+        if pod is None:
+            continue
+        for name, where in _referenced(pod):
+            if (obj.namespace, name) in produced or name in platform or f"{obj.namespace}/{name}" in platform:
+                continue
+            yield Hit(
+                obj,
+                f"{where} uses Secret {name!r}, which no SealedSecret in this overlay provides "
+                "and platform_secrets does not list",
+            )

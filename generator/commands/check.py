@@ -1,0 +1,90 @@
+"""`tenantforge check`: the gate (checks.gate) with reports; exit 0 passed, 1 failing findings, 2 could not run."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+from checks.errors import ConfigError
+from checks.gate import GateRequest, run_gate
+from checks.reports import FORMATS
+from generator.console import err
+
+
+class ReportFormat(StrEnum):
+    text = "text"
+    json = "json"
+    sarif = "sarif"
+    junit = "junit"
+    codequality = "codequality"
+
+
+def _write(path: Path, content: str) -> None:
+    """Write atomically: a report file is either complete or untouched."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(content)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def check_command(  # noqa: PLR0917 (typer maps parameters to options)
+    repo: Path = typer.Argument(Path("."), help="The Kustomize repository (overlays/*/kustomization.yaml)."),
+    env: list[str] = typer.Option([], "--env", help="Gate only this environment (repeatable)."),
+    overlay: list[Path] = typer.Option([], "--overlay", help="Gate this overlay directory instead (repeatable)."),
+    formats: list[ReportFormat] = typer.Option([], "--format", help="Report format (repeatable)."),
+    outputs: list[Path] = typer.Option([], "--output", help="File for the format at the same position (repeatable)."),
+    schemas_dir: str | None = typer.Option(None, "--schemas-dir", help="CRD schema directory or URL template."),
+    k8s_version: str | None = typer.Option(None, "--k8s-version", help="Kubernetes version X.Y.Z for core schemas."),
+    config: Path | None = typer.Option(
+        None, "--config", help="Path of tenantforge.yml (default: REPO/tenantforge.yml)."
+    ),
+) -> None:
+    """Render every overlay and gate it: kubeconform, policy rules, trivy config."""
+    chosen = list(formats) or [ReportFormat.text]
+    if len(outputs) > len(chosen):
+        raise ConfigError(
+            f"--output given {len(outputs)} times for {len(chosen)} --format(s); pair each output with a format"
+        )
+    paired: list[tuple[ReportFormat, Path | None]] = [
+        (fmt, outputs[i] if i < len(outputs) else None) for i, fmt in enumerate(chosen)
+    ]
+    to_stdout = [fmt for fmt, path in paired if path is None]
+    if len(to_stdout) > 1:
+        raise ConfigError(
+            f"--format {', '.join(to_stdout)}: only one report can go to the terminal; give the others an --output"
+        )
+    result = run_gate(
+        GateRequest(
+            repo=repo,
+            envs=tuple(env),
+            overlays=tuple(overlay),
+            config_path=config,
+            schemas_dir=schemas_dir,
+            k8s_version=k8s_version,
+        )
+    )
+    for fmt, path in paired:
+        if path is not None:
+            _write(path, FORMATS[fmt.value](result, False))
+    for fmt, path in paired:
+        if path is None:
+            color = fmt is ReportFormat.text and sys.stdout.isatty()
+            sys.stdout.write(FORMATS[fmt.value](result, color))
+            sys.stdout.flush()
+    if all(path is not None for _, path in paired):
+        err.print(result.summary(), markup=False)
+    raise typer.Exit(result.exit_code)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("check")(check_command)
