@@ -3,6 +3,7 @@ passes on every rendered example."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -17,7 +18,7 @@ def test_there_are_three_examples_with_real_ciphertext() -> None:
     assert EXAMPLE_NAMES == ["city-outfitters", "corner-bakery", "nordmarkt"]
     for name in EXAMPLE_NAMES:
         text = (EXAMPLES / f"{name}.yml").read_text()
-        assert "sealed:" in text and "admin_passwd: Ag" in text
+        assert "sealed:" in text and re.search(r"admin_passwd: [A-Za-z0-9+/]{300,}", text)
 
 
 @examples

@@ -22,7 +22,7 @@ def test_composite_action_passes_zizmor_and_the_actions_schema() -> None:
     assert audit.returncode == 0 and "No findings" in audit.stdout, audit.stdout + audit.stderr
     schema = run(str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-actions", str(ACTION))
     assert schema.returncode == 0, schema.stdout
-    uses = re.findall(r"uses:\s*(\S+)", ACTION.read_text())
+    uses = re.findall(r"(?m)^\s*(?:- )?uses:\s*(\S+)", ACTION.read_text())
     assert len(uses) == 4 and all(re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", u) for u in uses), uses
 
 

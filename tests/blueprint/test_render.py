@@ -79,7 +79,7 @@ def test_ci_passes_actionlint_zizmor_and_the_provider_schemas(name: str, rendere
                       cwd=tenant.root)  # fmt: skip
         assert schema.returncode == 0, schema.stdout
         text = workflow.read_text()
-        uses = re.findall(r"uses:\s*(\S+)", text)
+        uses = re.findall(r"(?m)^\s*(?:- )?uses:\s*(\S+)", text)
         assert uses and all(re.search(r"@[0-9a-f]{40}$", u) for u in uses), uses
         assert "pull_request_target" not in text
     if gitlab.exists():
