@@ -97,6 +97,9 @@ class VulnerabilityWaiver:
 class ImageScan:
     max_db_age_hours: int = 168
     cache_dir: str | None = None
+    image_dir: str | None = None
+    pull: bool = False
+    workers: int = 2
 
 
 @dataclass(frozen=True)
@@ -389,11 +392,21 @@ def _vuln_waiver(r: _Reader, spec: Any, path: str) -> VulnerabilityWaiver:
 def _image_scan(r: _Reader, spec: Any) -> ImageScan:
     if spec is None:
         return ImageScan()
-    spec = r.mapping(spec, "image_scan", {"max_db_age_hours": False, "cache_dir": False})
+    allowed = {"max_db_age_hours": False, "cache_dir": False, "image_dir": False, "pull": False, "workers": False}
+    spec = r.mapping(spec, "image_scan", allowed)
     age = spec.get("max_db_age_hours", 168)
     if isinstance(age, bool) or not isinstance(age, int) or age <= 0:
         raise r.fail("image_scan.max_db_age_hours", f"must be a positive whole number of hours, got {_describe(age)}")
-    return ImageScan(max_db_age_hours=age, cache_dir=r.optional_string(spec.get("cache_dir"), "image_scan.cache_dir"))
+    workers = spec.get("workers", 2)
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 32:
+        raise r.fail("image_scan.workers", f"must be a whole number from 1 to 32, got {_describe(workers)}")
+    return ImageScan(
+        max_db_age_hours=age,
+        cache_dir=r.optional_string(spec.get("cache_dir"), "image_scan.cache_dir"),
+        image_dir=r.optional_string(spec.get("image_dir"), "image_scan.image_dir"),
+        pull=r.boolean(spec.get("pull", False), "image_scan.pull"),
+        workers=workers,
+    )
 
 
 def _cron(r: _Reader, value: Any, path: str) -> str:

@@ -25,6 +25,8 @@ from checks.adapters.base import GATE_TOOL_RULE, CheckContext, Outcome, Unit, Wo
 from checks.config import CONFIG_NAME, Config, Environment, Waiver, load_config
 from checks.errors import ConfigError, GateError
 from checks.finding import Finding, Severity
+from checks.imagescan import stage as image_stage
+from checks.imagescan.trivyignore import load_trivyignore
 from checks.manifests import K8sObject, parse_rendered
 from checks.yamlsafe import YamlError
 
@@ -33,7 +35,7 @@ ARGOCD_UNIT = "argocd"
 INPUT_RULE = "TF-GATE-INPUT"
 WAIVER_EXPIRED_RULE = "TF-WAIVER-EXPIRED"
 # Findings that mean the gate could not decide: exit 2, whatever else was found.
-UNDECIDABLE = frozenset({GATE_TOOL_RULE, INPUT_RULE, "TF-SCHEMA-MISSING"})
+UNDECIDABLE = frozenset({GATE_TOOL_RULE, INPUT_RULE, "TF-SCHEMA-MISSING", image_stage.SCAN_ERROR})
 WAIVABLE_TOOLS = frozenset({policies.TOOL, "trivy-config"})
 
 # Rules the gate itself reports (the policy rules describe themselves in checks.policies).
@@ -77,6 +79,9 @@ class GateRequest:
     schemas_dir: str | None = None
     k8s_version: str | None = None
     images: bool = False
+    image_dir: Path | None = None  # --image-dir: local `docker save` tarballs (default: image_scan.image_dir)
+    pull_images: bool | None = None  # --pull: let trivy pull what is not local (default: image_scan.pull)
+    only_images: bool = False  # `tenantforge scan`: render, then the image stage alone
 
 
 @dataclass(frozen=True)
@@ -88,11 +93,14 @@ class GateResult:
     checks: int = 0
     timings: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     objects: int = 0
+    image_thresholds: Mapping[str, Severity] = field(default_factory=lambda: MappingProxyType({}))
 
     def failing(self, finding: Finding) -> bool:
         """Whether this finding fails the gate (unwaived, at or above its environment's threshold)."""
         if finding.waived_by is not None:
             return False
+        if finding.tool == image_stage.TOOL:
+            return image_stage.fails(finding, self.image_thresholds.get(finding.env or "", Severity.HIGH))
         if finding.rule_id in UNDECIDABLE:
             return True
         threshold = self.thresholds.get(finding.env or "", min(self.thresholds.values(), default=Severity.HIGH))
@@ -285,7 +293,7 @@ def run_gate(request: GateRequest, *, today: date | None = None) -> GateResult:
     )
     crd_source = schemas.crd_source(request.schemas_dir or config.schemas.crd)
     env_configs: dict[str, Environment] = {t.env: config.environment(t.env) for t in targets}
-    with_argocd = not request.envs and not request.overlays and (repo / ARGOCD_UNIT).is_dir()
+    with_argocd = not (request.envs or request.overlays or request.only_images) and (repo / ARGOCD_UNIT).is_dir()
     if with_argocd:
         env_configs[ARGOCD_UNIT] = config.environment(ARGOCD_UNIT)
     thresholds = MappingProxyType({name: env.threshold for name, env in env_configs.items()})
@@ -311,15 +319,27 @@ def run_gate(request: GateRequest, *, today: date | None = None) -> GateResult:
         findings.extend(r.failure for r in rendered if r.failure is not None)
         units = [Unit(r.env, r.objects) for r in rendered if r.failure is None]
         objects = sum(len(u.objects) for u in units)
-        tool_findings, own, checks, stage_times = _check(units, config, env_configs, k8s_version, crd_source)
+        tool_findings, own, checks, stage_times = _check(
+            [] if request.only_images else units, config, env_configs, k8s_version, crd_source
+        )
         timings.update(stage_times)
         findings.extend(_merge(own, tool_findings))
+        findings.extend(_images(request, repo, config, rendered=rendered, today=today, timings=timings))
 
     findings = _apply_waivers(findings, config.waivers, today)
     findings.extend(_expired(config, today))
     findings = [_with_gate_info(f) for f in findings]
     findings.sort(key=lambda f: (f.env or "", -f.severity, f.rule_id, f.file or "", f.line or 0, f.name or ""))
-    result = GateResult(tuple(findings), envs, 0, thresholds, checks, MappingProxyType(timings), objects)
+    result = GateResult(
+        tuple(findings),
+        envs,
+        0,
+        thresholds,
+        checks,
+        MappingProxyType(timings),
+        objects,
+        MappingProxyType({name: env.images.threshold for name, env in env_configs.items()}),
+    )
     if any(result.failing(f) and f.rule_id in UNDECIDABLE for f in findings):
         code = 2
     elif any(result.failing(f) for f in findings):
@@ -328,6 +348,32 @@ def run_gate(request: GateRequest, *, today: date | None = None) -> GateResult:
         code = 0
     timings["total"] = time.perf_counter() - started
     return replace(result, exit_code=code, timings=MappingProxyType(timings))
+
+
+def _images(
+    request: GateRequest,
+    repo: Path,
+    config: Config,
+    *,
+    rendered: Sequence[kustomize_adapter.Rendered],
+    today: date,
+    timings: dict[str, float],
+) -> tuple[Finding, ...]:
+    """The image stage (docs/image-scan.md) over the overlays that rendered, when the request asks for it."""
+    if not (request.images or request.only_images):
+        return ()
+    started = time.perf_counter()
+    envs = [
+        image_stage.env_images(r.env, r.overlay, repo, r.objects, config.environment(r.env).images)
+        for r in rendered
+        if r.failure is None and r.env != ARGOCD_UNIT
+    ]
+    settings = image_stage.settings_from_config(config, repo, image_dir=request.image_dir, pull=request.pull_images)
+    result = image_stage.run_image_stage(
+        envs, settings, waivers=config.vulnerability_waivers, ignores=load_trivyignore(repo), today=today
+    )
+    timings[image_stage.TOOL] = time.perf_counter() - started
+    return result.findings
 
 
 def _check(

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from types import MappingProxyType
+from typing import Any
 
 from checks import tools
 from checks.adapters.trivy_image import (
@@ -25,44 +26,58 @@ from checks.adapters.trivy_image import (
     Vulnerability,
     preflight,
 )
+from checks.config import Config, ImagePolicy, VulnerabilityWaiver
 from checks.errors import ToolMissing
 from checks.finding import Finding, Severity
-from checks.imagescan.refs import ImagePin, ImageUse, pin_findings
+from checks.imagescan.refs import ImagePin, ImageUse, image_pins, images_in_object, pin_findings
 from checks.imagescan.sources import ImageSource
 from checks.imagescan.trivyignore import IgnoreEntry
+from checks.manifests import K8sObject
 
 TOOL = "trivy-image"
 SCAN_ERROR = "TF-SCAN-ERROR"
+UNREACHED = "TF-IMAGE-UNREACHED"
+PIN_UNUSED = "TF-IMAGE-PIN-UNUSED"
 WAIVER_EXPIRED = "TF-WAIVER-EXPIRED"
 DEFAULT_MAX_DB_AGE_HOURS = 168
 
+# Rules the image stage reports besides the vulnerabilities themselves (whose rule id is the CVE/GHSA id).
+IMAGE_RULES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {
+        SCAN_ERROR: {
+            "title": "Image could not be scanned",
+            "rationale": "A scan that did not happen must not pass: the image may carry known vulnerabilities.",
+            "fix": "Provide the vulnerability DB and the image tarball the message names (docs/image-scan.md).",
+            "references": [],
+        },
+        UNREACHED: {
+            "title": "Image pin did not reach an image field",
+            "rationale": "kustomize `images:` only rewrites container images; other fields keep the base reference.",
+            "fix": "Set the image in a patch for that field, or add a `configurations:` fieldSpec for it.",
+            "references": [],
+        },
+        PIN_UNUSED: {
+            "title": "Image pin matches no image",
+            "rationale": "An `images:` entry whose name matches nothing pins nothing; the overlay runs the base's tag.",
+            "fix": "Use the exact image name (without tag) the base uses as the entry's `name`.",
+            "references": [],
+        },
+        WAIVER_EXPIRED: {
+            "title": "Waiver expired",
+            "rationale": "Waivers are time-boxed; an expired one needs a new review.",
+            "fix": "Fix the finding, or renew the waiver with a new reason, owner and expiry after a review.",
+            "references": [],
+        },
+    }
+)
 
-@dataclass(frozen=True)
-class ImagePolicy:
-    """`environments.<env>.images` of tenantforge.yml."""
 
-    threshold: Severity = Severity.HIGH
-    ignore_unfixed: bool = False
-    on_scan_error: Literal["warn", "fail"] = "fail"
+def waiver_covers(waiver: VulnerabilityWaiver, vuln_id: str, ref: str) -> bool:
+    return waiver.id == vuln_id and fnmatch.fnmatchcase(ref, waiver.image)
 
 
-@dataclass(frozen=True)
-class VulnerabilityWaiver:
-    """One `vulnerability_waivers` entry: a CVE id for images matching a glob, with a reason and an expiry."""
-
-    id: str
-    image: str
-    reason: str
-    expires: date
-    owner: str | None = None
-
-    def covers(self, vuln_id: str, ref: str) -> bool:
-        return self.id == vuln_id and fnmatch.fnmatchcase(ref, self.image)
-
-    @property
-    def label(self) -> str:
-        who = f", {self.owner}" if self.owner else ""
-        return f"vulnerability_waivers {self.id} ({self.reason}{who}, until {self.expires})"
+def waiver_label(waiver: VulnerabilityWaiver) -> str:
+    return f"vulnerability_waivers[{waiver.index}] ({waiver.owner}: {waiver.reason}, until {waiver.expires})"
 
 
 def default_cache_dir() -> Path:
@@ -129,6 +144,9 @@ class _Collector:
         self.exit_code = 0
 
     def add(self, finding: Finding, *, fails: bool = False, cannot_decide: bool = False) -> None:
+        info = IMAGE_RULES.get(finding.rule_id)
+        if info is not None and "rule" not in finding.details:
+            finding = replace(finding, details={**finding.details, "rule": dict(info)})
         self.findings.append(finding)
         if cannot_decide:
             self.exit_code = 2
@@ -178,7 +196,12 @@ def _vuln_finding(env: str, vuln: Vulnerability, uses: Sequence[ImageUse], repor
             "status": vuln.status,
             "trivy_severity": vuln.severity,
             "title": vuln.title,
-            "primary_url": str(vuln.record.get("PrimaryURL", "")),
+            "url": str(vuln.record.get("PrimaryURL", "")),
+            "resolution": (
+                f"Rebuild the image with {vuln.package} {vuln.fixed} or later."
+                if vuln.fixed
+                else f"No fixed version of {vuln.package} yet: waive with a reason and expiry, or drop the package."
+            ),
             "target": vuln.target,
             "image": first.ref,
             "image_id": report.image_id,
@@ -195,10 +218,14 @@ def run_image_stage(
     waivers: Sequence[VulnerabilityWaiver] = (),
     ignores: Sequence[IgnoreEntry] = (),
     now: datetime | None = None,
+    today: date | None = None,
 ) -> ImageStageResult:
-    """Scan every unique image of every environment once and judge each environment by its own policy."""
+    """Scan every unique image of every environment once and judge each environment by its own policy.
+
+    `now` dates the vulnerability DB's age, `today` the waivers' expiry (default: the clock).
+    """
     now = now or datetime.now(UTC)
-    today = now.date()
+    today = today or now.date()
     out = _Collector()
     for waiver in waivers:
         if waiver.expires < today:
@@ -211,7 +238,7 @@ def run_image_stage(
                         f"vulnerability waiver for {waiver.id} on {waiver.image} expired on {waiver.expires}: "
                         "fix the image or renew the waiver with a new reason"
                     ),
-                    details={"waiver": waiver.label},
+                    details={"waiver": waiver_label(waiver)},
                 ),
                 fails=True,
             )
@@ -268,7 +295,7 @@ def run_image_stage(
                 finding = _vuln_finding(env.env, vuln, uses, outcome.report)
                 waived_by = next((e.label for e in ignores if e.active(today) and e.matches(vuln)), None)
                 waived_by = waived_by or next(
-                    (w.label for w in waivers if w.expires >= today and w.covers(vuln.id, ref)), None
+                    (waiver_label(w) for w in waivers if w.expires >= today and waiver_covers(w, vuln.id, ref)), None
                 )
                 if waived_by:
                     out.add(finding.waived(waived_by))
@@ -282,3 +309,39 @@ def run_image_stage(
         cache_hits=scanner.cache_hits,
         below_threshold=below,
     )
+
+
+def fails(finding: Finding, threshold: Severity) -> bool:
+    """Whether an image-stage finding fails the gate, given its environment's `images.threshold`.
+
+    Scan-errors fail unless the environment only warns (those are reported at severity info); unreached pins and
+    expired waivers always fail; a vulnerability fails at or above the threshold.
+    """
+    if finding.waived_by is not None:
+        return False
+    if finding.rule_id == SCAN_ERROR:
+        return finding.severity > Severity.INFO
+    if finding.rule_id in IMAGE_RULES:
+        return True
+    return finding.severity >= threshold
+
+
+def settings_from_config(
+    config: Config, repo: Path, *, image_dir: Path | None = None, pull: bool | None = None
+) -> ImageScanSettings:
+    """`image_scan` of tenantforge.yml (paths relative to the repo), with command-line overrides."""
+    scan = config.image_scan
+    cache = (repo / Path(scan.cache_dir).expanduser()) if scan.cache_dir else default_cache_dir()
+    directory = image_dir or ((repo / scan.image_dir) if scan.image_dir else None)
+    return ImageScanSettings(
+        cache_dir=cache,
+        max_db_age=timedelta(hours=scan.max_db_age_hours),
+        source=ImageSource(directory, scan.pull if pull is None else pull),
+        workers=scan.workers,
+    )
+
+
+def env_images(env: str, overlay: Path, repo: Path, objects: Sequence[K8sObject], policy: ImagePolicy) -> EnvImages:
+    """What one rendered overlay runs, with its kustomization's `images:` pins."""
+    uses = tuple(use for obj in objects for use in images_in_object(obj.doc, env, obj.file, obj.line))
+    return EnvImages(env=env, uses=uses, policy=policy, pins=tuple(image_pins(overlay, display_root=repo)))

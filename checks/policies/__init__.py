@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from checks.config import Config, Environment
 from checks.finding import Finding
 from checks.manifests import K8sObject
-from checks.policies import images, isolation, podsecurity, resources, secrets
+from checks.policies import argocd, availability, images, ingress, isolation, podsecurity, resources, secrets
 from checks.policies.rule import Family, Registry, Rule, RuleContext
 
 TOOL = "policy"
@@ -17,6 +17,9 @@ FAMILIES: tuple[Family, ...] = (
     resources.family,
     secrets.family,
     isolation.family,
+    ingress.family,
+    availability.family,
+    argocd.family,
 )
 REGISTRY = Registry(rule for family in FAMILIES for rule in family.rules)
 

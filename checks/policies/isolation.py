@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
 
 from checks.finding import Severity
 from checks.manifests import K8sObject
@@ -15,14 +14,9 @@ from checks.policies.rule import (
     as_dict,
     as_list,
     per_object,
-    pod_metadata,
-    selector_matches,
 )
 
 family = Family("isolation")
-
-DATABASE_LABELS = ("cnpg.io/cluster",)
-REDIS_NAMES = frozenset({"redis", "valkey"})
 
 
 @family.rule(
@@ -88,71 +82,3 @@ def default_deny(ctx: RuleContext) -> Iterator[Hit]:
             continue
         reported.add(obj.namespace)
         yield Hit(obj, f"namespace {obj.namespace or '(none)'} has workloads but no default-deny NetworkPolicy")
-
-
-def _pod_labels(obj: K8sObject) -> Mapping[str, Any]:
-    return as_dict(pod_metadata(obj).get("labels"))
-
-
-def _is_protected(labels: Mapping[str, Any]) -> str | None:
-    if any(k in labels for k in DATABASE_LABELS):
-        return "database"
-    name = str(labels.get("app.kubernetes.io/name") or labels.get("app") or "")
-    if name in REDIS_NAMES:
-        return "Redis"
-    return None
-
-
-def _peer_is_open(peer: Mapping[str, Any]) -> str | None:
-    if "ipBlock" in peer:
-        return f"ipBlock {as_dict(peer['ipBlock']).get('cidr', '?')}"
-    if "namespaceSelector" in peer and "podSelector" not in peer:
-        return "every pod of the selected namespaces"
-    if "podSelector" in peer and not as_dict(peer["podSelector"]):
-        return "every pod of the namespace"
-    return None
-
-
-@family.rule(
-    "TF-ISO-004",
-    Severity.HIGH,
-    "Database or Redis reachable from more than the Odoo pods",
-    rationale="The database and Redis hold every customer record and session; only Odoo (and the CNPG operator) "
-    "may connect.",
-    fix="Give the NetworkPolicy that selects the database/Redis pods ingress rules whose `from` lists the Odoo pods "
-    "by podSelector (plus the cnpg-system operator for the database).",
-)
-def database_fenced(ctx: RuleContext) -> Iterator[Hit]:
-    protected = [o for o in ctx.objects if _is_protected(_pod_labels(o))]
-    cnpg_clusters = [o for o in ctx.objects if o.kind == "Cluster" and o.group == "postgresql.cnpg.io"]
-    for policy in ctx.of_kind("NetworkPolicy"):
-        selector = as_dict(policy.spec.get("podSelector"))
-        if not selector:
-            continue
-        targets = [
-            o for o in protected if o.namespace == policy.namespace and selector_matches(selector, _pod_labels(o))
-        ]
-        selects_cnpg = any(k in as_dict(selector.get("matchLabels")) for k in DATABASE_LABELS) and any(
-            c.namespace == policy.namespace for c in cnpg_clusters
-        )
-        if not targets and not selects_cnpg:
-            continue
-        what = _is_protected(_pod_labels(targets[0])) if targets else "database"
-        for i, rule in enumerate(as_list(policy.spec.get("ingress"))):
-            peers = as_list(as_dict(rule).get("from"))
-            if not peers:
-                yield Hit(policy, f"ingress[{i}] lets any source reach the {what} pods")
-                continue
-            for peer in peers:
-                reason = _peer_is_open(as_dict(peer))
-                if reason and not _is_operator(as_dict(peer)):
-                    yield Hit(policy, f"ingress[{i}] lets {reason} reach the {what} pods")
-
-
-def _is_operator(peer: Mapping[str, Any]) -> bool:
-    ns_labels = as_dict(as_dict(peer.get("namespaceSelector")).get("matchLabels"))
-    pod_labels = as_dict(as_dict(peer.get("podSelector")).get("matchLabels"))
-    return (
-        ns_labels.get("kubernetes.io/metadata.name") == "cnpg-system"
-        or pod_labels.get("app.kubernetes.io/name") == "cloudnative-pg"
-    )

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 from checks.finding import Severity
 from checks.manifests import K8sObject
-from checks.policies.rule import Family, Hit, RuleContext, as_dict, as_list, containers, dicts, per_object, pod_spec
+from checks.policies.rule import Family, Hit, RuleContext, as_dict, containers, dicts, per_object, pod_spec
 
 family = Family("secrets")
 
@@ -101,67 +101,3 @@ def _credential_messages(obj: K8sObject) -> Iterator[str]:
             literal = env.get("value")
             if isinstance(literal, str) and literal.strip() and _SECRET_ENV.search(str(env.get("name", ""))):
                 yield f"{c.label} sets env {env.get('name')} to a literal value"
-
-
-def _produced_secrets(ctx: RuleContext) -> set[tuple[str | None, str]]:
-    produced: set[tuple[str | None, str]] = set()
-    for obj in ctx.objects:
-        ns = obj.namespace
-        if obj.kind in ("SealedSecret", "Secret", "ExternalSecret"):
-            target = as_dict(obj.spec.get("target")).get("name") if obj.kind == "ExternalSecret" else None
-            produced.add((ns, str(target or obj.name)))
-        elif obj.kind == "Cluster" and obj.group == "postgresql.cnpg.io":
-            for suffix in ("app", "superuser", "ca", "server", "replication"):
-                produced.add((ns, f"{obj.name}-{suffix}"))
-        elif obj.kind == "Certificate" and obj.spec.get("secretName"):
-            produced.add((ns, str(obj.spec["secretName"])))
-    return produced
-
-
-def _referenced(pod: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-    for volume in dicts(pod.get("volumes")):
-        secret = as_dict(volume.get("secret"))
-        if secret.get("secretName") and secret.get("optional") is not True:
-            yield str(secret["secretName"]), f"volume {volume.get('name', '?')!r}"
-        for source in as_list(as_dict(volume.get("projected")).get("sources")):
-            secret = as_dict(as_dict(source).get("secret"))
-            if secret.get("name") and secret.get("optional") is not True:
-                yield str(secret["name"]), f"projected volume {volume.get('name', '?')!r}"
-    for c in containers(pod):
-        for env in as_list(c.spec.get("env")):
-            ref = as_dict(as_dict(as_dict(env).get("valueFrom")).get("secretKeyRef"))
-            if ref.get("name") and ref.get("optional") is not True:
-                yield str(ref["name"]), f"{c.label} env {as_dict(env).get('name', '?')}"
-        for env_from in as_list(c.spec.get("envFrom")):
-            ref = as_dict(as_dict(env_from).get("secretRef"))
-            if ref.get("name") and ref.get("optional") is not True:
-                yield str(ref["name"]), f"{c.label} envFrom"
-    for pull in as_list(pod.get("imagePullSecrets")):
-        if as_dict(pull).get("name"):
-            yield str(as_dict(pull)["name"]), "imagePullSecrets"
-
-
-@family.rule(
-    "TF-SEC-004",
-    Severity.MEDIUM,
-    "Pod references a Secret nothing provides",
-    rationale="A Secret that is neither sealed in the repo nor provided by the platform leaves pods stuck in "
-    "CreateContainerConfigError after the sync.",
-    fix="Add a SealedSecret with that name to the overlay, fix the name, or list it in tenantforge.yml "
-    "`platform_secrets` if the platform provides it.",
-)
-def referenced_secrets_exist(ctx: RuleContext) -> Iterator[Hit]:
-    produced = _produced_secrets(ctx)
-    platform = set(ctx.config.platform_secrets)
-    for obj in ctx.objects:
-        pod = pod_spec(obj)
-        if pod is None:
-            continue
-        for name, where in _referenced(pod):
-            if (obj.namespace, name) in produced or name in platform or f"{obj.namespace}/{name}" in platform:
-                continue
-            yield Hit(
-                obj,
-                f"{where} uses Secret {name!r}, which no SealedSecret in this overlay provides "
-                "and platform_secrets does not list",
-            )

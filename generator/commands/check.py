@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from checks.errors import ConfigError
-from checks.gate import GateRequest, run_gate
+from checks.gate import GateRequest, GateResult, run_gate
 from checks.reports import FORMATS
 from generator.console import err
 
@@ -22,6 +22,14 @@ class ReportFormat(StrEnum):
     sarif = "sarif"
     junit = "junit"
     codequality = "codequality"
+
+
+IMAGE_DIR_OPTION = typer.Option(
+    None, "--image-dir", help="Directory of `docker save` tarballs to scan (default: image_scan.image_dir)."
+)
+PULL_OPTION = typer.Option(
+    None, "--pull/--no-pull", help="Let trivy pull images not found locally (default: image_scan.pull)."
+)
 
 
 def _write(path: Path, content: str) -> None:
@@ -48,8 +56,30 @@ def check_command(  # noqa: PLR0917 (typer maps parameters to options)
     config: Path | None = typer.Option(
         None, "--config", help="Path of tenantforge.yml (default: REPO/tenantforge.yml)."
     ),
+    images: bool = typer.Option(False, "--images", help="Also scan every rendered image with trivy image."),
+    image_dir: Path | None = IMAGE_DIR_OPTION,
+    pull: bool | None = PULL_OPTION,
 ) -> None:
-    """Render every overlay and gate it: kubeconform, policy rules, trivy config."""
+    """Render every overlay and gate it: kubeconform, policy rules, trivy config (and trivy image with --images)."""
+    paired = pair_reports(formats, outputs)
+    result = run_gate(
+        GateRequest(
+            repo=repo,
+            envs=tuple(env),
+            overlays=tuple(overlay),
+            config_path=config,
+            schemas_dir=schemas_dir,
+            k8s_version=k8s_version,
+            images=images,
+            image_dir=image_dir,
+            pull_images=pull,
+        )
+    )
+    emit_reports(result, paired)
+
+
+def pair_reports(formats: list[ReportFormat], outputs: list[Path]) -> list[tuple[ReportFormat, Path | None]]:
+    """Pair each --format with the --output at the same position; at most one report goes to the terminal."""
     chosen = list(formats) or [ReportFormat.text]
     if len(outputs) > len(chosen):
         raise ConfigError(
@@ -63,16 +93,11 @@ def check_command(  # noqa: PLR0917 (typer maps parameters to options)
         raise ConfigError(
             f"--format {', '.join(to_stdout)}: only one report can go to the terminal; give the others an --output"
         )
-    result = run_gate(
-        GateRequest(
-            repo=repo,
-            envs=tuple(env),
-            overlays=tuple(overlay),
-            config_path=config,
-            schemas_dir=schemas_dir,
-            k8s_version=k8s_version,
-        )
-    )
+    return paired
+
+
+def emit_reports(result: GateResult, paired: list[tuple[ReportFormat, Path | None]]) -> None:
+    """Write every report (files first, atomically), then exit with the gate's code."""
     for fmt, path in paired:
         if path is not None:
             _write(path, FORMATS[fmt.value](result, False))

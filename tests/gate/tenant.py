@@ -87,6 +87,123 @@ spec:
 """
 
 
+PDB = """\
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: odoo-web
+spec:
+  maxUnavailable: 1
+  selector:
+    matchLabels: {app.kubernetes.io/name: odoo, app.kubernetes.io/component: web}
+"""
+
+ROUTES = """\
+apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata:
+  name: security-headers
+spec:
+  headers:
+    stsSeconds: 31536000
+    contentTypeNosniff: true
+    customFrameOptionsValue: SAMEORIGIN
+---
+apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata:
+  name: admin-only
+spec:
+  ipAllowList:
+    sourceRange: [10.0.0.0/8]
+---
+apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata:
+  name: https-redirect
+spec:
+  redirectScheme: {scheme: https, permanent: true}
+---
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata:
+  name: odoo
+spec:
+  entryPoints: [websecure]
+  routes:
+    - kind: Rule
+      match: Host(`HOST`)
+      middlewares: [{name: security-headers}]
+      services: [{name: odoo-web, port: 8069}]
+    - kind: Rule
+      match: Host(`HOST`) && PathPrefix(`/web/database`)
+      middlewares: [{name: admin-only}, {name: security-headers}]
+      services: [{name: odoo-web, port: 8069}]
+  tls:
+    secretName: odoo-tls
+---
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata:
+  name: odoo-http
+spec:
+  entryPoints: [web]
+  routes:
+    - kind: Rule
+      match: Host(`HOST`)
+      middlewares: [{name: https-redirect}]
+      services: [{name: odoo-web, port: 8069}]
+"""
+
+DATABASE = """\
+apiVersion: postgresql.cnpg.io/v1
+kind: Cluster
+metadata:
+  name: odoo-db
+spec:
+  instances: 2
+  storage: {size: 20Gi}
+  plugins:
+    - name: barman-cloud.cloudnative-pg.io
+      isWALArchiver: true
+      parameters: {barmanObjectName: odoo-backups}
+---
+apiVersion: postgresql.cnpg.io/v1
+kind: ScheduledBackup
+metadata:
+  name: odoo-db-daily
+spec:
+  schedule: "0 0 2 * * *"
+  cluster: {name: odoo-db}
+  method: plugin
+  pluginConfiguration: {name: barman-cloud.cloudnative-pg.io}
+"""
+
+ARGOCD = """\
+apiVersion: argoproj.io/v1alpha1
+kind: AppProject
+metadata:
+  name: acme-shop
+  namespace: argocd
+spec:
+  sourceRepos: [https://git.example.net/tenants/acme-shop.git]
+  destinations:
+    - {server: https://kubernetes.default.svc, namespace: acme-shop-dev}
+    - {server: https://kubernetes.default.svc, namespace: acme-shop-prod}
+  clusterResourceWhitelist: []
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: acme-shop-prod
+  namespace: argocd
+spec:
+  project: acme-shop
+  source: {repoURL: https://git.example.net/tenants/acme-shop.git, targetRevision: main, path: overlays/prod}
+  destination: {server: https://kubernetes.default.svc, namespace: acme-shop-prod}
+"""
+
+
 def sealed_secret(namespace: str) -> str:
     return f"""\
 apiVersion: bitnami.com/v1alpha1
@@ -105,17 +222,25 @@ spec:
 
 
 def overlay(env: str, *, prod: bool) -> str:
-    image = f"  - name: registry.example.net/retail/odoo\n    digest: {DIGEST}\n" if prod else ""
-    return f"""\
+    text = f"""\
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 namespace: acme-shop-{env}
 resources:
   - ../../base
   - sealed-secret.yaml
-images:
-{image or "  []"}
+  - routes.yaml
 """
+    if prod:
+        text += f"""\
+  - database.yaml
+replicas:
+  - {{name: odoo-web, count: 2}}
+images:
+  - name: registry.example.net/retail/odoo
+    digest: {DIGEST}
+"""
+    return text
 
 
 CONFIG = """\
@@ -142,7 +267,12 @@ waivers: []
 def files() -> dict[str, str]:
     return {
         "tenantforge.yml": CONFIG,
-        "base/kustomization.yaml": "resources: [deployment.yaml, service.yaml, networkpolicies.yaml]\n",
+        "base/kustomization.yaml": "resources: [deployment.yaml, service.yaml, pdb.yaml, networkpolicies.yaml]\n",
+        "base/pdb.yaml": PDB,
+        "overlays/dev/routes.yaml": ROUTES.replace("HOST", "dev.acme.example"),
+        "overlays/prod/routes.yaml": ROUTES.replace("HOST", "shop.acme.example"),
+        "overlays/prod/database.yaml": DATABASE,
+        "argocd/project.yaml": ARGOCD,
         "base/deployment.yaml": DEPLOYMENT,
         "base/service.yaml": SERVICE,
         "base/networkpolicies.yaml": NETWORK_POLICIES,

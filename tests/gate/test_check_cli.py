@@ -19,9 +19,10 @@ def _json(repo: Path, *args: str, env: dict[str, str] | None = None) -> tuple[in
 
 def test_passes_on_a_hardened_tenant(good_result: GateResult) -> None:
     assert good_result.exit_code == 0, [f for f in good_result.findings if good_result.failing(f)]
-    assert good_result.envs == ("dev", "prod")
-    assert good_result.summary().startswith("gate passed: 2 environments, 0 failing, 0 waived, ")
-    assert good_result.objects == 10
+    assert good_result.envs == ("dev", "prod", "argocd")
+    assert good_result.summary().startswith("gate passed: 3 environments, 0 failing, 0 waived, ")
+    assert good_result.objects == 26
+    assert {f.rule_id for f in good_result.findings} <= {"KSV-0020", "KSV-0021"}  # uid 101 is Odoo's image user
 
 
 def test_fails_when_an_image_floats_and_points_at_the_source_line(repo: Path) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
+import tarfile
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -13,20 +15,14 @@ import pytest
 
 from checks import tools
 from checks.adapters.trivy_image import OFFLINE_FLAGS
+from checks.config import ImagePolicy, VulnerabilityWaiver
 from checks.finding import Severity
 from checks.imagescan.refs import ImageUse
 from checks.imagescan.sources import ImageSource
-from checks.imagescan.stage import (
-    EnvImages,
-    ImagePolicy,
-    ImageScanSettings,
-    ImageStageResult,
-    VulnerabilityWaiver,
-    run_image_stage,
-)
+from checks.imagescan.stage import EnvImages, ImageScanSettings, ImageStageResult, run_image_stage
 from checks.imagescan.trivyignore import load_trivyignore
 from tests.imagescan.conftest import World
-from tests.imagescan.trivy_fixtures import write_docker_archive, write_metadata
+from tests.imagescan.trivy_fixtures import Package, debian_files, write_docker_archive, write_metadata, write_vuln_db
 
 
 def uses(env: str, *refs: str) -> tuple[ImageUse, ...]:
@@ -174,6 +170,7 @@ def test_waiver_marks_finding_waived_and_passes(world: World, tmp_path: Path) ->
         reason="musl path not reachable",
         expires=date(2099, 1, 1),
         owner="security@acme.example",
+        index=0,
     )
     result = run(world, world.fresh_cache(tmp_path), [EnvImages("prod", uses("prod", redis))], waivers=[waiver])
     (finding,) = result.findings
@@ -185,7 +182,12 @@ def test_waiver_marks_finding_waived_and_passes(world: World, tmp_path: Path) ->
 def test_waiver_for_another_image_does_not_apply(world: World, tmp_path: Path) -> None:
     redis = world.image("redis").ref
     waiver = VulnerabilityWaiver(
-        id="CVE-2099-2001", image="registry.example.net/retail/odoo:*", reason="x", expires=date(2099, 1, 1)
+        id="CVE-2099-2001",
+        image="registry.example.net/retail/odoo:*",
+        reason="x",
+        expires=date(2099, 1, 1),
+        owner="o",
+        index=0,
     )
     result = run(world, world.fresh_cache(tmp_path), [EnvImages("prod", uses("prod", redis))], waivers=[waiver])
     assert [f.waived_by for f in result.findings] == [None]
@@ -194,7 +196,9 @@ def test_waiver_for_another_image_does_not_apply(world: World, tmp_path: Path) -
 
 def test_expired_waiver_fails_and_waives_nothing(world: World, tmp_path: Path) -> None:
     redis = world.image("redis").ref
-    waiver = VulnerabilityWaiver(id="CVE-2099-2001", image="*", reason="old", expires=date(2026, 1, 31))
+    waiver = VulnerabilityWaiver(
+        id="CVE-2099-2001", image="*", reason="old", owner="o", expires=date(2026, 1, 31), index=3
+    )
     result = run(
         world,
         world.fresh_cache(tmp_path),
@@ -310,13 +314,9 @@ def test_corrupt_layer_is_a_scan_error_and_is_not_cached(world: World, tmp_path:
     # a valid docker-archive envelope whose single layer is gzip garbage
     archive = images / "registry.example.net_retail_broken_1.tar"
     write_docker_archive(archive, {"etc/debian_version": b"12.5\n"})
-    import tarfile
-
     with tarfile.open(archive) as tar:
         members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
     members["layer.tar"] = b"\x1f\x8b\x08garbage" * 100
-    import io
-
     with tarfile.open(archive, "w") as tar:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
@@ -355,3 +355,21 @@ def test_missing_trivy_is_a_scan_error_naming_make_setup(
     result = run(world, world.fresh_cache(tmp_path), [EnvImages("prod", uses("prod", world.image("odoo").ref))])
     assert result.exit_code == 2
     assert "make setup" in _error(result)
+
+
+def test_large_db_with_overflow_pages_is_read_in_full(tmp_path: Path) -> None:
+    advisories = [
+        {"id": f"CVE-2098-{n:05d}", "package": "openssl", "fixed": "3.0.99-1", "severity": "HIGH"} for n in range(400)
+    ]
+    cache = tmp_path / "cache"
+    write_vuln_db(cache, {"os": "debian 12", "advisories": advisories})
+    assert (cache / "db" / "trivy.db").stat().st_size > 20 * 4096
+    images = tmp_path / "images"
+    ref = "registry.example.net/retail/big:1"
+    write_docker_archive(
+        images / "registry.example.net_retail_big_1.tar",
+        debian_files("12.5", [Package("libssl3", "3.0.11-1~deb12u2", "openssl")]),
+    )
+    settings = ImageScanSettings(cache_dir=cache, source=ImageSource(images))
+    result = run_image_stage([EnvImages("dev", uses("dev", ref))], settings)
+    assert sorted(f.rule_id for f in result.findings) == [a["id"] for a in advisories]
