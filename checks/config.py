@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from checks import freeze
 from checks.errors import ConfigError
 from checks.finding import Severity
 from checks.yamlsafe import YamlError, load_one
@@ -30,7 +31,6 @@ _DNS_NAME = re.compile(r"^(\*\.)?([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)*[a-z0-9]
 _K8S_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?$")
-_CRON_FIELD = re.compile(r"^(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/\d+)?(,(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/\d+)?)*$")
 _RULE_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 
 OnScanError = Literal["warn", "fail"]
@@ -411,9 +411,9 @@ def _image_scan(r: _Reader, spec: Any) -> ImageScan:
 
 def _cron(r: _Reader, value: Any, path: str) -> str:
     text = r.string(value, path)
-    fields = text.split()
-    if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
-        raise r.fail(path, f"{text!r} is not a 5-field cron expression (minute hour day-of-month month day-of-week)")
+    problem = freeze.cron_problem(text)  # one definition of a schedule both CI and Argo CD accept
+    if problem:
+        raise r.fail(path, problem)
     return text
 
 

@@ -9,6 +9,7 @@ tenantforge.yml decide the exit code: 0 passed, 1 failing findings, 2 the gate c
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,7 +29,7 @@ from checks.finding import Finding, Severity
 from checks.imagescan import stage as image_stage
 from checks.imagescan.trivyignore import load_trivyignore
 from checks.manifests import K8sObject, parse_rendered
-from checks.yamlsafe import YamlError
+from checks.yamlsafe import YamlError, load_all
 
 MAX_INPUT_BYTES = 64 << 20
 ARGOCD_UNIT = "argocd"
@@ -159,33 +160,63 @@ def _discover(request: GateRequest, repo: Path) -> list[_Target]:
     return targets
 
 
-def _oversized(roots: Iterable[Path]) -> list[Finding]:
+_ANCHOR = re.compile(r"&[A-Za-z0-9_.-]+")
+_ALIAS = re.compile(r"\*[A-Za-z0-9_.-]+")
+
+
+def _screen_inputs(roots: Iterable[Path]) -> list[Finding]:
+    """Refuse, before kustomize reads them, files it would choke on: huge files and YAML alias bombs
+    (kustomize expands aliases and runs out of memory or time instead of failing)."""
     findings = []
     seen: set[Path] = set()
     for root in roots:
         for folder, dirs, files in os.walk(root):
-            dirs[:] = [d for d in dirs if d not in (".git", "node_modules", ".venv")]
+            dirs[:] = [d for d in dirs if not d.startswith(".") and d != "node_modules"]
             for name in files:
                 path = Path(folder) / name
                 if path in seen or not name.endswith((".yaml", ".yml", ".json")):
                     continue
                 seen.add(path)
-                try:
-                    size = path.stat().st_size
-                except OSError:
-                    continue
-                if size > MAX_INPUT_BYTES:
+                problem = _input_problem(path)
+                if problem:
                     findings.append(
                         Finding(
                             rule_id=INPUT_RULE,
                             severity=Severity.CRITICAL,
                             tool="gate",
-                            message=f"{size:,} bytes is more than the {MAX_INPUT_BYTES >> 20} MiB the gate reads "
-                            "from one manifest file; nothing was rendered",
+                            message=f"{problem}; nothing was rendered",
                             file=_display(path, root),
                         )
                     )
     return findings
+
+
+def _screen_roots(repo: Path, targets: Sequence[_Target]) -> set[Path]:
+    """The repo, plus for overlays outside it the folder two levels up (where `../../base` points)."""
+    roots = {repo}
+    for target in targets:
+        if not target.path.is_relative_to(repo):
+            roots.add(target.path.parent.parent)
+    return roots
+
+
+def _input_problem(path: Path) -> str | None:
+    try:
+        size = path.stat().st_size
+        if size > MAX_INPUT_BYTES:
+            return f"{size:,} bytes is more than the {MAX_INPUT_BYTES >> 20} MiB the gate reads from one manifest"
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    if not (_ANCHOR.search(text) and _ALIAS.search(text)):
+        return None
+    try:
+        for _ in load_all(text):
+            pass
+    except YamlError as exc:
+        if "alias" in str(exc):
+            return f"YAML alias bomb: {exc}"
+    return None
 
 
 def _display(path: Path, repo: Path) -> str:
@@ -268,8 +299,12 @@ def _expired(config: Config, today: date) -> list[Finding]:
 
 def _merge(own: Sequence[Finding], tools: Sequence[Finding]) -> list[Finding]:
     """Our rules supersede the trivy checks they cross-reference (the adapter reported those under our rule id):
-    the policy result is authoritative for them, so trivy's copy is dropped; every other trivy check is kept."""
-    return [*own, *(f for f in tools if f.rule_id not in policies.REGISTRY)]
+    the policy result is authoritative for them, so trivy's copy is dropped; every other trivy check is kept,
+    once per object and message (trivy repeats some checks per container)."""
+    merged: dict[tuple[object, ...], Finding] = {}
+    for f in [*own, *(f for f in tools if f.rule_id not in policies.REGISTRY)]:
+        merged.setdefault((f.rule_id, f.env, f.kind, f.namespace, f.name, f.file, f.line, f.message), f)
+    return list(merged.values())
 
 
 def _with_gate_info(finding: Finding) -> Finding:
@@ -303,9 +338,9 @@ def run_gate(request: GateRequest, *, today: date | None = None) -> GateResult:
     findings: list[Finding] = []
     checks = 0
     objects = 0
-    oversized = _oversized({repo, *(t.path for t in targets)})
-    if oversized:
-        findings.extend(oversized)
+    refused = _screen_inputs(_screen_roots(repo, targets))
+    if refused:
+        findings.extend(refused)
     else:
         t0 = time.perf_counter()
         try:

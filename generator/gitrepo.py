@@ -288,6 +288,53 @@ class GitRepo:
             raise PushDenied(f"{where} refused by the remote: {_push_reason(text)}")
         raise GitError(f"{where} failed: {_one_line(proc.stderr or proc.stdout)}")
 
+    # --- inspecting an update (fleet) ----------------------------------------------------------------------
+
+    def unmerged_paths(self) -> list[str]:
+        """Paths git holds as unmerged (conflict stages in the index), as `git ls-files -u` lists them."""
+        out = self.git("ls-files", "--unmerged", "-z")
+        return sorted({entry.split("\t", 1)[1] for entry in out.split("\0") if "\t" in entry})
+
+    def untracked_paths(self, ignored: bool = False) -> list[str]:
+        """Untracked files (every file, not folders); with `ignored`, the gitignored ones instead."""
+        args = ["ls-files", "--others", "-z"]
+        if ignored:
+            args += ["--ignored", "--exclude-standard"]
+        else:
+            args.append("--exclude-standard")
+        return sorted(p for p in self.git(*args).split("\0") if p)
+
+    def changed_paths(self, ref: str = "HEAD") -> list[tuple[str, str]]:
+        """`(status letter, path)` of tracked changes against `ref` (work tree incl. index; renames off)."""
+        out = self.git("diff", "--name-status", "--no-renames", "-z", ref)
+        parts = [p for p in out.split("\0") if p]
+        return [(parts[i][0], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
+
+    def discard_changes(self, ref: str) -> None:
+        """Reset the work tree and index to `ref` and delete every untracked and ignored file.
+
+        Only for clones tenantforge owns (the fleet's work clones), never for a user's checkout.
+        """
+        self.git("reset", "--quiet", "--hard", ref)
+        self.git("clean", "-q", "-d", "-x", "--force")
+
+    def show_file(self, ref: str, path: str) -> bytes | None:
+        """The bytes of `path` at `ref`, or None when it does not exist there."""
+        proc = subprocess.run(
+            [_git_binary(), "show", f"{ref}:{path}"],
+            cwd=self.root,
+            env={**os.environ, **_GIT_ENV},
+            capture_output=True,
+            timeout=_TIMEOUT,
+            check=False,
+        )
+        return proc.stdout if proc.returncode == 0 else None
+
+    def delete_branch(self, name: str) -> None:
+        """Delete local branch `name` if it exists (it must not be checked out)."""
+        if self.branch_exists(name):
+            self.git("branch", "--quiet", "-D", name)
+
 
 def _push_reason(text: str) -> str:
     """The most telling words of a refused push: the server's own message, then git's reason for the ref."""
@@ -311,3 +358,21 @@ def parse_trailers(message: str, cwd: Path | None = None) -> list[tuple[str, str
         if sep:
             pairs.append((key.strip(), value.strip()))
     return pairs
+
+
+def ls_remote(url: str, cwd: Path) -> dict[str, str]:
+    """Every branch and tag `url` has now, `{ref name: commit id}` (annotated tags peeled); one round trip.
+
+    Raises `GitError` naming the URL when the remote cannot be reached or is no repository.
+    """
+    proc = run_git(["ls-remote", "--heads", "--tags", url], cwd, check=False)
+    if proc.returncode != 0:
+        raise GitError(f"cannot reach {url}: {_one_line(proc.stderr)}")
+    refs: dict[str, str] = {}
+    for line in proc.stdout.splitlines():
+        sha, _, ref = line.partition("\t")
+        if ref.endswith("^{}"):
+            refs[ref[:-3]] = sha
+        else:
+            refs.setdefault(ref, sha)
+    return refs

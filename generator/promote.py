@@ -53,7 +53,9 @@ class PromoteRequest:
     api_url: str | None = None
     config_path: Path | None = None
     schemas_dir: str | None = None
-    scan_images: bool = False
+    scan_images: bool = True  # the gate's trivy image stage; off only with --skip-image-scan (recorded)
+    image_dir: Path | None = None
+    pull_images: bool | None = None
     api_timeout: float = 30.0
     now: datetime | None = None  # when freeze windows are evaluated (tests); default: now
 
@@ -293,6 +295,8 @@ class _Promotion:
                 config_path=config_path,
                 schemas_dir=self.req.schemas_dir,
                 images=self.req.scan_images,
+                image_dir=self.req.image_dir,
+                pull_images=self.req.pull_images,
             )
         )
         summary = result.summary()
@@ -300,7 +304,7 @@ class _Promotion:
             raise GateUndecided(f"{summary} on {self.req.target}; nothing was committed", result)
         if result.exit_code != 0:
             raise GateFailed(f"{summary} on {self.req.target}; nothing was committed", result)
-        self.log(summary + ("" if self.req.scan_images else " (image scan not run)"))
+        self.log(summary + _scan_note(self.req))
         return result
 
     def _push(self, repo: GitRepo, branch: str, commit: str) -> str | None:
@@ -332,7 +336,7 @@ class _Promotion:
             "",
             *[f"- `{c.name}`: `{c.old.ref if c.old else '(not pinned)'}` → `{c.new.ref}`" for c in changes],
             "",
-            f"**{gate.summary()}**" + ("" if req.scan_images else " (image scan not run)"),
+            f"**{gate.summary()}**" + _scan_note(req),
         ]
         if req.reason:
             lines += ["", f"Reason: {req.reason}"]
@@ -351,6 +355,10 @@ class _Promotion:
             raise UserError(f"branch {branch} is pushed, but the merge request was not opened: {exc}") from exc
         self.log(f"{'opened' if mr.created else 'reused open'} merge request #{mr.number}: {mr.url}")
         return mr
+
+
+def _scan_note(req: PromoteRequest) -> str:
+    return "" if req.scan_images else " (image scan skipped with --skip-image-scan)"
 
 
 def _title(req: PromoteRequest, changes: Sequence[ImageChange]) -> str:
@@ -372,7 +380,7 @@ def _commit_message(
         "",
         *[f"  {c.describe()}" for c in changes],
         "",
-        gate.summary() + ("" if req.scan_images else " (image scan not run)"),
+        gate.summary() + _scan_note(req),
     ]
     if req.reason:
         body += ["", f"Reason: {req.reason.strip()}"]
@@ -384,7 +392,7 @@ def _commit_message(
     trailers += [
         ("Gate-Result", {0: "passed", 1: "failed", 2: "could-not-run"}[gate.exit_code]),
         ("Gate-Summary", gate.summary()),
-        ("Gate-Image-Scan", "yes" if req.scan_images else "no"),
+        ("Gate-Image-Scan", "yes" if req.scan_images else "skipped"),
     ]
     if req.reason:
         trailers.append(("Promote-Reason", req.reason))

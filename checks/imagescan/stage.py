@@ -177,11 +177,12 @@ class _Collector:
 def _vuln_finding(env: str, vuln: Vulnerability, uses: Sequence[ImageUse], report: Report) -> Finding:
     first = uses[0]
     fix = f"fixed in {vuln.fixed}" if vuln.fixed else "no fixed version"
+    title = f": {vuln.title}" if vuln.title and vuln.title != vuln.id else ""
     return Finding(
         rule_id=vuln.id,
         severity=vuln.level,
         tool=TOOL,
-        message=f"{vuln.id} ({vuln.severity.lower()}) in {vuln.package} {vuln.installed}, {fix}: image {first.ref}",
+        message=f"{vuln.package} {vuln.installed} ({vuln.severity.lower()}, {fix}) in image {first.ref}{title}",
         env=env,
         kind=first.kind,
         namespace=first.namespace,

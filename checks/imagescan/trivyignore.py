@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import yaml
-
 from checks.adapters.trivy_image import Vulnerability
 from checks.errors import ConfigError
+from checks.yamlsafe import YamlError, load_one
 
 IGNORE_FILES = (".trivyignore.yaml", ".trivyignore.yml", ".trivyignore")
 _MAX_BYTES = 1 << 20
@@ -68,9 +67,9 @@ def _load_yaml(path: Path) -> list[IgnoreEntry]:
     if len(text) > _MAX_BYTES:
         raise ConfigError(f"{path.name}: larger than {_MAX_BYTES} bytes")
     try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path.name}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        data = load_one(text) or {}
+    except YamlError as exc:
+        raise ConfigError(f"{path.name}: not valid YAML ({exc})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path.name}: must be a mapping with a `vulnerabilities` list")
     items = data.get("vulnerabilities") or []

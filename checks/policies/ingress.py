@@ -104,6 +104,13 @@ def declared_hosts(obj: K8sObject, ctx: RuleContext) -> Iterator[str]:
                 yield f"routes[{i}] serves host {host!r}, not one of {', '.join(ctx.env.hosts)}"
 
 
+def _serves_odoo(route: Mapping[str, Any]) -> bool:
+    """Odoo behind the route: its HTTP port (8069) or a Service named after it."""
+    return any(
+        s.get("port") in (8069, "8069") or "odoo" in str(s.get("name", "")) for s in dicts(route.get("services"))
+    )
+
+
 def _blocks(route: Mapping[str, Any], specs: list[Mapping[str, Any]]) -> bool:
     """A route that keeps the public out: an IP allow-list, or Traefik's noop service."""
     if any("ipAllowList" in s for s in specs):
@@ -133,7 +140,7 @@ def database_manager_blocked(ctx: RuleContext) -> Iterator[Hit]:
             hosts = hosts_in(match) or ["*"]
             if DB_MANAGER in match and _blocks(route, _route_middlewares(route, known)):
                 blocked_hosts.update(hosts)
-            elif not _PATH_MATCHER.search(match):
+            elif not _PATH_MATCHER.search(match) and _serves_odoo(route):
                 catch_all.append((obj, i, hosts))
     for obj, i, hosts in catch_all:
         open_hosts = [h for h in hosts if h not in blocked_hosts and "*" not in blocked_hosts]

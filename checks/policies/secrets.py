@@ -29,6 +29,8 @@ _PATTERNS = (
     ),
 )
 _SECRET_ENV = re.compile(r"(?i)(password|passwd|secret|token|api_?key|private_?key|credentials?)")
+# Names like ADMIN_TOKEN_FILE point at where a credential is mounted, not at the credential.
+_REFERENCE_ENV = re.compile(r"(?i)_(file|path|dir|url|name|key_?ref)$")
 
 
 @family.rule(
@@ -78,7 +80,7 @@ def _strings(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
     "Something that looks like a credential in a rendered object",
     rationale="Credentials in ConfigMaps, env values or annotations end up in git, in Argo CD and in every backup.",
     fix="Move the value into a SealedSecret and reference it (secretKeyRef, or a template in the SealedSecret).",
-    references=("CKV_K8S_35", "trivy secret scanning"),
+    references=("CKV_K8S_35", "KSV-0109", "KSV-1010"),
 )
 def no_credentials(ctx: RuleContext) -> Iterator[Hit]:
     for obj in ctx.objects:
@@ -99,5 +101,12 @@ def _credential_messages(obj: K8sObject) -> Iterator[str]:
     for c in containers(pod):
         for env in dicts(c.spec.get("env")):
             literal = env.get("value")
-            if isinstance(literal, str) and literal.strip() and _SECRET_ENV.search(str(env.get("name", ""))):
+            name = str(env.get("name", ""))
+            if (
+                isinstance(literal, str)
+                and literal.strip()
+                and not literal.startswith("/")
+                and _SECRET_ENV.search(name)
+                and not _REFERENCE_ENV.search(name)
+            ):
                 yield f"{c.label} sets env {env.get('name')} to a literal value"

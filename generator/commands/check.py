@@ -45,8 +45,19 @@ def _write(path: Path, content: str) -> None:
         raise
 
 
+def _default_repo(overlays: list[Path]) -> Path:
+    if not overlays:
+        return Path.cwd()
+    parents = [str(p.resolve().parent.parent) for p in overlays]
+    return Path(os.path.commonpath(parents))
+
+
 def check_command(  # noqa: PLR0917 (typer maps parameters to options)
-    repo: Path = typer.Argument(Path("."), help="The Kustomize repository (overlays/*/kustomization.yaml)."),
+    repo: Path | None = typer.Argument(
+        None,
+        help="The Kustomize repository (overlays/*/kustomization.yaml); default: the current directory, or "
+        "with --overlay the folder above the overlays' parents.",
+    ),
     env: list[str] = typer.Option([], "--env", help="Gate only this environment (repeatable)."),
     overlay: list[Path] = typer.Option([], "--overlay", help="Gate this overlay directory instead (repeatable)."),
     formats: list[ReportFormat] = typer.Option([], "--format", help="Report format (repeatable)."),
@@ -64,7 +75,7 @@ def check_command(  # noqa: PLR0917 (typer maps parameters to options)
     paired = pair_reports(formats, outputs)
     result = run_gate(
         GateRequest(
-            repo=repo,
+            repo=repo if repo is not None else _default_repo(overlay),
             envs=tuple(env),
             overlays=tuple(overlay),
             config_path=config,

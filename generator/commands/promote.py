@@ -75,6 +75,17 @@ def promote_command(  # noqa: PLR0917 (typer maps parameters to options)
         None, "--api-url", help="REST API base (default: GITHUB_API_URL / CI_API_V4_URL, else the public service)."
     ),
     api_timeout: float = typer.Option(30.0, "--api-timeout", min=0.1, help="Seconds to wait for the REST API."),
+    skip_image_scan: bool = typer.Option(
+        False,
+        "--skip-image-scan",
+        help="Gate without trivy image (recorded in the commit as Gate-Image-Scan: skipped).",
+    ),
+    image_dir: Path | None = typer.Option(
+        None, "--image-dir", help="Directory of `docker save` tarballs to scan (default: image_scan.image_dir)."
+    ),
+    pull: bool | None = typer.Option(
+        None, "--pull/--no-pull", help="Let trivy pull images not found locally (default: image_scan.pull)."
+    ),
     config: Path | None = typer.Option(
         None, "--config", help="tenantforge.yml to use (default: <repo>/tenantforge.yml)."
     ),
@@ -96,6 +107,9 @@ def promote_command(  # noqa: PLR0917 (typer maps parameters to options)
         mr_project=project,
         api_url=api_url,
         api_timeout=api_timeout,
+        scan_images=not skip_image_scan,
+        image_dir=image_dir,
+        pull_images=pull,
         config_path=config,
         schemas_dir=schemas_dir,
     )

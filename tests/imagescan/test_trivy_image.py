@@ -89,7 +89,11 @@ def test_findings_carry_cve_package_versions_image_and_source(world: World, tmp_
     assert finding.details["fixed_version"] == "3.0.15-1~deb12u1"
     assert finding.details["image"] == odoo.ref
     assert finding.details["image_id"] == odoo.image_id
-    assert "CVE-2099-1001 (critical) in libssl3 3.0.11-1~deb12u2, fixed in 3.0.15-1~deb12u1" in finding.message
+    assert finding.message == (
+        f"libssl3 3.0.11-1~deb12u2 (critical, fixed in 3.0.15-1~deb12u1) in image {odoo.ref}: "
+        "openssl: overread in X.509 name checks"
+    )
+    assert finding.details["title"] == "openssl: overread in X.509 name checks"
 
 
 def test_threshold_per_environment(world: World, tmp_path: Path) -> None:

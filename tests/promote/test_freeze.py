@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from checks.config import parse_config
 from checks.errors import ConfigError
 from checks.freeze import active_freezes, cron_problem, validate
 
@@ -123,3 +124,18 @@ def test_malformed_windows_name_the_field(window: Window, message: str) -> None:
 @pytest.mark.parametrize("expr", ["0 0 25 11 *", "*/15 8-18 * * mon-fri", "0 0 1,15 jan,jul ?", "30 2 * * 0,7"])
 def test_schedules_argo_cd_accepts_are_accepted(expr: str) -> None:
     assert cron_problem(expr) is None
+
+
+def test_windows_parsed_by_the_gate_config_are_what_is_evaluated() -> None:
+    config = parse_config(
+        "version: 1\nfreeze_windows:\n"
+        "  - {name: black-friday, schedule: '0 0 25 11 *', duration: 120h, timezone: Europe/Berlin,"
+        " environments: [prod]}\n"
+    )
+    assert [a.name for a in active_freezes(config.freeze_windows, "prod", utc(2026, 11, 26, 12, 0))] == ["black-friday"]
+    with pytest.raises(ConfigError) as info:
+        parse_config("version: 1\nfreeze_windows:\n  - {name: w, schedule: '0 0 L * *', duration: 1h}\n")
+    assert str(info.value) == (
+        "tenantforge.yml: freeze_windows[0].schedule: '0 0 L * *': field 'L' is not numbers, ranges, steps, lists, "
+        "* or month/day names"
+    )

@@ -23,13 +23,13 @@ freeze_windows:
 def test_fails_when_a_freeze_window_is_active(make_tenant: MakeTenant) -> None:
     t = make_tenant(config_extra=ALWAYS_FROZEN)
     before = t.snapshot()
-    code, _, err = promote(t.work, "--push")
+    code, _, err = promote(t, "--push")
     assert code == 1
     assert err.startswith("error: prod is frozen: freeze window 'peak-season' is active from ")
     assert err.strip().endswith(
         "promote only with --emergency --reason TEXT (recorded in the commit); nothing was changed"
     )
-    code, _, err = promote(t.work, "--emergency")
+    code, _, err = promote(t, "--emergency")
     assert code == 1
     assert err.strip() == "error: --emergency needs --reason TEXT: the reason is recorded in the commit for the audit"
     assert t.snapshot() == before
@@ -38,7 +38,7 @@ def test_fails_when_a_freeze_window_is_active(make_tenant: MakeTenant) -> None:
 
 def test_passes_in_a_freeze_with_an_emergency_reason_recorded_in_the_trailers(make_tenant: MakeTenant) -> None:
     t = make_tenant(config_extra=ALWAYS_FROZEN)
-    code, out, err = promote(t.work, "--emergency", "--reason", "CVE-2026-0001: patched image")
+    code, out, err = promote(t, "--emergency", "--reason", "CVE-2026-0001: patched image")
     assert code == 0, out + err
     assert "freeze overridden (emergency): freeze window 'peak-season' is active" in out
     message = git(t.work, "log", "-1", "--format=%B", only_promotion_branch(t.branches()))
@@ -65,7 +65,7 @@ def test_passes_in_a_freeze_with_an_emergency_reason_recorded_in_the_trailers(ma
 def test_fails_on_a_malformed_freeze_window(make_tenant: MakeTenant, window: str, message: str) -> None:
     t = make_tenant(config_extra="freeze_windows:\n" + window)
     before = t.snapshot()
-    code, _, err = promote(t.work)
+    code, _, err = promote(t)
     assert code == 2
     assert err.startswith(message)
     assert err.count("\n") == 1
@@ -76,10 +76,10 @@ def test_opens_a_pull_request_and_reuses_it_on_the_next_run(make_tenant: MakeTen
     t = make_tenant()
     with fake_hosting("github", "acme/shop", remote=t.remote) as api:
         env = {"GITHUB_TOKEN": TEST_TOKEN, "GITHUB_API_URL": api.url, "GITHUB_REPOSITORY": "acme/shop"}
-        code, out, err = promote(t.work, "--push", "--open-mr", "github", "--reason", "release 42", env=env)
+        code, out, err = promote(t, "--push", "--open-mr", "github", "--reason", "release 42", env=env)
         assert code == 0, out + err
         assert "opened merge request #1: https://github.example/acme/shop/pull/1" in out
-        code, out, _ = promote(t.work, "--push", "--open-mr", "github", env=env)
+        code, out, _ = promote(t, "--push", "--open-mr", "github", env=env)
         assert code == 0
         assert "reused open merge request #1" in out
     branch = only_promotion_branch(t.branches())
@@ -97,7 +97,7 @@ def test_opens_a_gitlab_merge_request_from_ci_variables(make_tenant: MakeTenant)
     t = make_tenant()
     with fake_hosting("gitlab", "42", remote=t.remote) as api:
         env = {"GITLAB_TOKEN": TEST_TOKEN, "CI_API_V4_URL": api.url, "CI_PROJECT_ID": "42"}
-        code, out, err = promote(t.work, "--push", "--open-mr", "gitlab", env=env)
+        code, out, err = promote(t, "--push", "--open-mr", "gitlab", env=env)
     assert code == 0, out + err
     assert "opened merge request #1: https://gitlab.example/42/-/merge_requests/1" in out
     created = next(r for r in api.requests if r.method == "POST")
@@ -124,7 +124,7 @@ def test_fails_with_one_line_when_the_merge_request_api_fails(  # 404 and 422: t
             api.force(200, [], delay=2.0)
         variable = "GITHUB_TOKEN" if provider == "github" else "GITLAB_TOKEN"
         code, _, err = promote(
-            t.work,
+            t,
             "--push",
             "--open-mr",
             provider,
