@@ -9,8 +9,9 @@ Public API (small on purpose; extend it here rather than running git elsewhere):
 - `repo.git(*args)` — run any git command in the work tree; failures raise `GitError` with git's own reason.
 - state: `dirty_paths()`, `require_clean(action)`, `current_branch()`, `rev(ref)`, `tree(ref)`, `branch_exists(name)`,
   `remote_branch(remote, name)`, `remote_url(remote)`, `default_branch(remote)`.
-- changes: `create_branch(name, start)`, `switch(name)`, `commit(message, trailers, paths, allow_empty)`,
-  `worktree(ref)` (a throw-away detached work tree), `fetch(remote, *refspecs)`, `push(remote, branch)`.
+- changes: `check_branch_name(name)`, `create_branch(name, start)`, `switch(name)`,
+  `commit(message, trailers, paths, allow_empty)`, `worktree(ref)` (a throw-away detached work tree),
+  `fetch(remote, *refspecs)`, `push(remote, branch)`.
 - `parse_trailers(message)` — what `git interpret-trailers --parse` reads back from a commit message.
 
 Every failure is a `GitError` (a `UserError`: one line, exit 1). `push` never forces: a non-fast-forward is
@@ -191,10 +192,14 @@ class GitRepo:
 
     # --- changes -------------------------------------------------------------------------------------------
 
+    def check_branch_name(self, name: str) -> None:
+        """Refuse a name git would not accept for a branch."""
+        if name.startswith("-") or run_git(["check-ref-format", "--branch", name], self.root, check=False).returncode:
+            raise GitError(f"{name!r} is not a valid branch name")
+
     def create_branch(self, name: str, start: str = "HEAD") -> None:
         """Create branch `name` at `start` without checking it out; an existing branch is an error."""
-        if run_git(["check-ref-format", "--branch", name], self.root, check=False).returncode != 0:
-            raise GitError(f"{name!r} is not a valid branch name")
+        self.check_branch_name(name)
         if self.branch_exists(name):
             raise GitError(f"branch {name!r} already exists in {self.root}")
         self.git("branch", "--no-track", name, start)

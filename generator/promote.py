@@ -182,6 +182,7 @@ class _Promotion:
     def _branch_name(self, repo: GitRepo, pins: Sequence[ImagePin]) -> str:
         if self.req.branch:
             name = self.req.branch
+            repo.check_branch_name(name)
         else:
             # Same base and same pins -> same branch, so a re-run finds its own earlier work.
             seed = "\n".join([repo.tree("HEAD") or "", self.req.target, *sorted(p.ref for p in pins)])

@@ -9,6 +9,7 @@ import typer
 from typer._click.core import Context
 from typer.core import TyperCommand
 
+from generator.commands.check import IMAGE_DIR_OPTION, PULL_OPTION
 from generator.console import err, out
 from generator.errors import UserError
 from generator.mergerequest import PROVIDERS
@@ -80,12 +81,8 @@ def promote_command(  # noqa: PLR0917 (typer maps parameters to options)
         "--skip-image-scan",
         help="Gate without trivy image (recorded in the commit as Gate-Image-Scan: skipped).",
     ),
-    image_dir: Path | None = typer.Option(
-        None, "--image-dir", help="Directory of `docker save` tarballs to scan (default: image_scan.image_dir)."
-    ),
-    pull: bool | None = typer.Option(
-        None, "--pull/--no-pull", help="Let trivy pull images not found locally (default: image_scan.pull)."
-    ),
+    image_dir: Path | None = IMAGE_DIR_OPTION,
+    pull: bool | None = PULL_OPTION,
     config: Path | None = typer.Option(
         None, "--config", help="tenantforge.yml to use (default: <repo>/tenantforge.yml)."
     ),

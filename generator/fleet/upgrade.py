@@ -213,11 +213,17 @@ class _TenantUpgrade:
                 continue
             if status == "D" or (status == "M" and _is_binary(before)):
                 suspects.append((path, before))
+        surviving = _lines_of_changed_files(repo)
+        # Every line still somewhere in the result (a file a migration moved): nothing can be lost, no render needed.
+        suspects = [
+            (path, before)
+            for path, before in suspects
+            if _is_binary(before) or any(line not in surviving for line in _lines(before))
+        ]
         if not suspects:
             return []
         old = scratch / "old-render"
         copier_ops.render(str(answers["_src_path"]), current, answers, self.tenant.answers_file, old, scratch=scratch)
-        surviving = _lines_of_changed_files(repo)
         lost: list[str] = []
         for path, before in suspects:
             rendered_path = old / path
@@ -333,6 +339,10 @@ def _added_lines(old: bytes, new: bytes) -> list[str]:
         for line in difflib.unified_diff(old_lines, new_lines, lineterm="", n=0)
         if line.startswith("+") and not line.startswith("+++") and line[1:].strip()
     ]
+
+
+def _lines(data: bytes) -> list[str]:
+    return [line.strip() for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
 
 
 def _lines_of_changed_files(repo: GitRepo) -> set[str]:

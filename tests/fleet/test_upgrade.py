@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.fleet.blueprint import commit_release
 from tests.fleet.conftest import (
     MakeTenant,
     MultiProjectHosting,
     clone_blueprint,
-    commit_release,
     hosted_inventory,
     write_inventory,
 )

@@ -154,6 +154,9 @@ def test_refuses_to_commit_on_the_tracked_branch(make_tenant: MakeTenant) -> Non
     code, _, err = promote(t, "--branch", "main")
     assert code == 1
     assert "--branch 'main' is the tracked branch" in err
+    code, _, err = promote(t, "--branch", "bad..name")
+    assert code == 1
+    assert err.strip() == "error: 'bad..name' is not a valid branch name"
     assert t.snapshot() == before
 
 
