@@ -27,7 +27,7 @@ typecheck: setup
 	$(PY) -m mypy
 
 pytest: setup
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 --dist loadgroup -q
 
 test: lint typecheck pytest
 

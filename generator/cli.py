@@ -9,7 +9,7 @@ import typer
 
 from checks.errors import GateError
 from generator import __version__
-from generator.commands import check, doctor, fleet, promote, scan
+from generator.commands import check, doctor, fleet, new, promote, scan, seal
 from generator.console import err
 from generator.errors import UserError
 
@@ -21,7 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (doctor, check, promote, scan, fleet):
+for module in (doctor, check, new, seal, promote, scan, fleet):
     module.register(app)
 
 

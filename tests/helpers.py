@@ -67,3 +67,86 @@ def tree_snapshot(root: Path) -> dict[str, bytes]:
 def refs_snapshot(root: Path) -> str:
     """All refs of a repo with their ids (branches, remote-tracking, tags)."""
     return git(root, "for-each-ref", "--format=%(refname) %(objectname)")
+
+
+# ---- blueprint ------------------------------------------------------------------------------------------------------
+
+BLUEPRINT_FILES = ("copier.yml", "blueprints")
+EXAMPLES = ROOT / "examples"
+CANONICAL_SRC = "https://git.example.net/platform/tenantforge.git"
+BLUEPRINT_TAG = "v0.1.0"
+
+
+def blueprint_repo(dest: Path, tag: str = BLUEPRINT_TAG) -> Path:
+    """A git repository holding this checkout's blueprint files, committed and tagged: what copier copies from."""
+    import shutil
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in BLUEPRINT_FILES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / name)
+    git(dest, "init", "--quiet", "--initial-branch=main")
+    git(dest, "add", "--all")
+    git(dest, "-c", "user.name=t", "-c", "user.email=t@example.test", "commit", "--quiet", "-m", "blueprint")
+    git(dest, "tag", tag)
+    return dest
+
+
+def needed_secrets(answers: Mapping[str, object]) -> dict[str, list[str]]:
+    """Which sealed secrets (name -> keys) a tenant with these answers needs; the blueprint's own rule."""
+    needed = {"odoo-config": ["admin_passwd", "db_password"]}
+    database = answers.get("database", "cnpg")
+    if database == "cnpg":
+        needed["db-app"] = ["password"]
+    if answers.get("attachment_storage", "s3") == "s3" or database == "cnpg":
+        needed["object-storage"] = ["ACCESS_KEY_ID", "ACCESS_SECRET_KEY"]
+    if answers.get("sessions", "redis") == "redis":
+        needed["redis-auth"] = ["password"]
+    return needed
+
+
+def make_cert(dest: Path) -> tuple[Path, Path]:
+    """A throwaway sealed-secrets key pair made with openssl: (certificate, private key)."""
+    cert, key = dest / "sealed-secrets.pem", dest / "sealed-secrets.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "30", "-subj", "/CN=sealed-secret/O=sealed-secret"],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def seal_answers(answers: dict[str, object], cert: Path) -> dict[str, object]:
+    """Add real kubeseal ciphertext (random plaintext) for every secret the answers need, per environment."""
+    import secrets
+
+    from generator.seal import seal
+
+    slug = str(answers.get("tenant_slug", "acme-shop"))
+    envs = answers.get("environments", ["dev", "staging", "prod"])
+    assert isinstance(envs, list)
+    sealed: dict[str, dict[str, dict[str, str]]] = {}
+    for env in envs:
+        sealed[env] = {
+            name: seal(cert, f"{slug}-{env}", name, {k: secrets.token_urlsafe(24) for k in keys})
+            for name, keys in needed_secrets(answers).items()
+        }
+    return {**answers, "sealed": sealed}
+
+
+def render_example(answers_file: Path, dest: Path, source: Path) -> Path:
+    """Render an example the way examples/rendered/ is made: from a tagged blueprint repo, canonical _src_path."""
+    result = run_cli("new", str(dest), "--answers", str(answers_file), "--template", str(source),
+                     "--vcs-ref", BLUEPRINT_TAG)  # fmt: skip
+    if result.returncode != 0:
+        raise AssertionError(f"tenantforge new failed for {answers_file.name}: {result.stderr}")
+    answers = dest / ".copier-answers.yml"
+    lines = [
+        f"_src_path: {CANONICAL_SRC}" if line.startswith("_src_path: ") else line
+        for line in answers.read_text().splitlines()
+    ]
+    answers.write_text("\n".join(lines) + "\n")
+    return dest
