@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -122,6 +122,22 @@ class SchemaConfig:
 
 
 @dataclass(frozen=True)
+class PlatformPeer:
+    """Where a shared platform component runs: its namespace and pod labels (NetworkPolicy peers)."""
+
+    namespace: str
+    labels: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class PlatformConfig:
+    traefik: PlatformPeer = PlatformPeer("traefik", (("app.kubernetes.io/name", "traefik"),))
+    cnpg_operator: PlatformPeer = PlatformPeer("cnpg-system", (("app.kubernetes.io/name", "cloudnative-pg"),))
+    prometheus: PlatformPeer = PlatformPeer("monitoring", (("app.kubernetes.io/name", "prometheus"),))
+    dns: PlatformPeer = PlatformPeer("kube-system", (("k8s-app", "kube-dns"),))
+
+
+@dataclass(frozen=True)
 class Config:
     version: int = 1
     tenant: str | None = None
@@ -134,6 +150,7 @@ class Config:
     image_scan: ImageScan = ImageScan()
     freeze_windows: tuple[FreezeWindow, ...] = ()
     platform_secrets: tuple[str, ...] = ()
+    platform: PlatformConfig = PlatformConfig()
     source: Path | None = None
 
     def environment(self, name: str) -> Environment:
@@ -257,6 +274,7 @@ def parse_config(text: str, *, label: str = CONFIG_NAME, source: Path | None = N
             "image_scan": False,
             "freeze_windows": False,
             "platform_secrets": False,
+            "platform": False,
         },
     )
     version = top["version"]
@@ -295,8 +313,34 @@ def parse_config(text: str, *, label: str = CONFIG_NAME, source: Path | None = N
         image_scan=_image_scan(r, top.get("image_scan")),
         freeze_windows=_freeze_windows(r, top.get("freeze_windows"), set(environments)),
         platform_secrets=r.seq(top.get("platform_secrets"), "platform_secrets", r.string),
+        platform=_platform(r, top.get("platform")),
         source=source,
     )
+
+
+def _platform(r: _Reader, spec: Any) -> PlatformConfig:
+    default = PlatformConfig()
+    if spec is None:
+        return default
+    fields = ("traefik", "cnpg_operator", "prometheus", "dns")
+    spec = r.mapping(spec, "platform", dict.fromkeys(fields, False))
+    peers = {}
+    for key in fields:
+        if spec.get(key) is None:
+            continue
+        path = f"platform.{key}"
+        peer = r.mapping(spec[key], path, {"namespace": True, "labels": False})
+        namespace = r.string(peer["namespace"], f"{path}.namespace", pattern=_DNS_LABEL, what="a DNS-1123 label")
+        labels = getattr(default, key).labels
+        if "labels" in peer:
+            raw = peer["labels"]
+            if not isinstance(raw, dict) or not raw:
+                raise r.fail(f"{path}.labels", f"must be a non-empty mapping of label: value, got {_describe(raw)}")
+            labels = tuple(
+                (r.string(k, f"{path}.labels"), r.string(str(v), f"{path}.labels.{k}")) for k, v in raw.items()
+            )
+        peers[key] = PlatformPeer(namespace, labels)
+    return replace(default, **peers)
 
 
 def _environment(r: _Reader, name: str, spec: Any) -> Environment:

@@ -10,5 +10,5 @@ rm -rf "$out"
 mkdir -p "$out"
 echo "== tenantforge new $tenant --answers $example"
 $tf new "$tenant" --answers "$example" --template "$PWD"
-echo "== tenantforge check $tenant"
-$tf check "$tenant"
+echo "== tenantforge check $tenant --routes"
+$tf check "$tenant" --routes

@@ -6,6 +6,7 @@ documents; `Obj` adds typed access and the source position when the renderer kno
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,8 @@ _TEMPLATE_PATHS: Mapping[str, tuple[str, ...]] = {
     "CronJob": ("spec", "jobTemplate", "spec", "template"),
 }
 CNPG_GROUP = "postgresql.cnpg.io"
+# `$(VAR)` in command/args is replaced by the container's env var VAR; `$$` escapes a dollar.
+_VAR_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 # What the CloudNativePG operator gives every instance pod (labels and container ports), so policies and monitors
 # that select instances can be checked against something.
 CNPG_INSTANCE_PORTS: Mapping[str, int] = {"postgresql": 5432, "metrics": 9187, "status": 8000}
@@ -115,7 +118,16 @@ class Container:
 
     @property
     def args(self) -> list[str]:
-        return [str(a) for a in (*as_list(self.spec.get("command")), *as_list(self.spec.get("args")))]
+        """command + args with `$(VAR)` references expanded from the container's literal env, as the kubelet does."""
+        env = {
+            str(dig(e, "name")): str(dig(e, "value"))
+            for e in as_list(self.spec.get("env"))
+            if dig(e, "value") is not None
+        }
+        return [
+            _VAR_REF.sub(lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)), str(a))
+            for a in (*as_list(self.spec.get("command")), *as_list(self.spec.get("args")))
+        ]
 
 
 @dataclass(frozen=True)

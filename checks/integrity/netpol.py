@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
+from checks.config import PlatformConfig, PlatformPeer
 from checks.finding import Finding
 from checks.integrity.model import (
     CNPG_GROUP,
@@ -60,28 +61,31 @@ def platform_pod(title: str, namespace: str, labels: Mapping[str, str], ip: str)
 
 @dataclass(frozen=True)
 class Platform:
-    """Where the shared platform components run and how they are labelled (the blueprint's policies select these)."""
+    """Where the shared platform components run and how they are labelled (the tenant's policies must select
+    these); built from tenantforge.yml `platform:`."""
 
-    traefik: Peer = field(
-        default_factory=lambda: platform_pod("Traefik", "traefik", {"app.kubernetes.io/name": "traefik"}, "10.244.1.10")
-    )
-    cnpg_operator: Peer = field(
-        default_factory=lambda: platform_pod(
-            "the CNPG operator", "cnpg-system", {"app.kubernetes.io/name": "cloudnative-pg"}, "10.244.1.11"
-        )
-    )
-    prometheus: Peer = field(
-        default_factory=lambda: platform_pod(
-            "Prometheus", "monitoring", {"app.kubernetes.io/name": "prometheus"}, "10.244.1.12"
-        )
-    )
-    dns: Peer = field(
-        default_factory=lambda: platform_pod("cluster DNS", "kube-system", {"k8s-app": "kube-dns"}, "10.244.1.13")
-    )
+    traefik: Peer
+    cnpg_operator: Peer
+    prometheus: Peer
+    dns: Peer
     # Test addresses (RFC 5737) standing in for anything outside the cluster.
     object_storage_ip: str = "198.51.100.20"
     internet_ip: str = "203.0.113.50"
     other_tenant_ip: str = "10.244.200.10"
+
+    @classmethod
+    def from_config(cls, config: PlatformConfig) -> Platform:
+        """The platform as tenantforge.yml `platform:` places it (defaults: the table in docs/integrity.md)."""
+
+        def pod(title: str, peer: PlatformPeer, ip: str) -> Peer:
+            return platform_pod(title, peer.namespace, dict(peer.labels), ip)
+
+        return cls(
+            traefik=pod("Traefik", config.traefik, "10.244.1.10"),
+            cnpg_operator=pod("the CNPG operator", config.cnpg_operator, "10.244.1.11"),
+            prometheus=pod("Prometheus", config.prometheus, "10.244.1.12"),
+            dns=pod("cluster DNS", config.dns, "10.244.1.13"),
+        )
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,25 @@ class Policies:
             and direction in _policy_types(p)
             and label_selector_matches(p.spec.get("podSelector"), pod.labels)
         ]
+
+    def egress_block_addresses(self, pod: Peer) -> list[str]:
+        """One address inside each ipBlock the egress rules of `pod`'s policies name (outside its `except`s)."""
+        found: list[str] = []
+        for policy in self._selecting(pod, "Egress"):
+            for rule in as_list(policy.spec.get("egress")):
+                for peer in as_list(dig(rule, "to")):
+                    block = as_map(dig(peer, "ipBlock"))
+                    if not block:
+                        continue
+                    try:
+                        network = ipaddress.ip_network(str(block.get("cidr")), strict=False)
+                    except ValueError:
+                        continue
+                    for candidate in (network.network_address + 1, network.broadcast_address - 1, network[0]):
+                        if candidate in network and _ip_in_block(str(candidate), block):
+                            found.append(str(candidate))
+                            break
+        return found
 
     def selected_labels(self, pod: Peer) -> list[dict[str, str]]:
         """Label sets a pod elsewhere could wear to be selected by the ingress peers of `pod`'s policies."""
@@ -273,9 +296,7 @@ class Tenant:
             for protocol in ("UDP", "TCP"):
                 yield Need(odoo, p.dns, 53, protocol, "DNS")
             for store, port in self._odoo_object_storage(pod):
-                yield Need(
-                    odoo, Peer(f"object storage ({store})", None, ip=p.object_storage_ip), port, "TCP", "object storage"
-                )
+                yield Need(odoo, _external(store), port, "TCP", "object storage")
         for cluster_pod, db in self.instances:
             for port in (8000, 5432):
                 yield Need(p.cnpg_operator, db, port, "TCP", f"database instances ({cluster_pod.owner.name})")
@@ -284,13 +305,7 @@ class Tenant:
             for protocol in ("UDP", "TCP"):
                 yield Need(db, p.dns, 53, protocol, "DNS")
             for store, port in self._backup_object_storage(cluster_pod.owner):
-                yield Need(
-                    db,
-                    Peer(f"object storage ({store})", None, ip=p.object_storage_ip),
-                    port,
-                    "TCP",
-                    "object storage (WAL archive)",
-                )
+                yield Need(db, _external(store), port, "TCP", "object storage (WAL archive)")
         yield from self._metrics_needs()
 
     def _ingress_needs(self) -> Iterator[Need]:
@@ -364,13 +379,22 @@ class Tenant:
                             yield Need(self.platform.prometheus, self.peer(pod), port, "TCP", f"metrics of {mon.name}")
 
 
+def _external(host: str) -> Peer:
+    """An endpoint outside the cluster; its address is known only when the URL names an IP."""
+    try:
+        ip: str | None = str(ipaddress.ip_address(host))
+    except ValueError:
+        ip = None
+    return Peer(f"object storage ({host})", None, ip=ip)
+
+
 def _endpoint(url: str) -> tuple[str, int]:
     parts = urlsplit(url if "://" in url else f"https://{url}")
     return parts.hostname or url, parts.port or (80 if parts.scheme == "http" else 443)
 
 
 def check_network_policies(rendered: Rendered, platform: Platform | None = None) -> list[Finding]:
-    platform = platform or Platform()
+    platform = platform or Platform.from_config(PlatformConfig())
     tenant = Tenant(rendered, platform)
     policies = Policies(rendered)
     findings: list[Finding] = []
@@ -380,7 +404,7 @@ def check_network_policies(rendered: Rendered, platform: Platform | None = None)
         key = (need.src.title, need.dst.title, need.port, need.protocol)
         if key in reported:
             continue
-        verdict = policies.check(need.src, need.dst, need.port, need.protocol)
+        verdict = _check_need(policies, need, platform)
         if not verdict.allowed:
             reported.add(key)
             findings.append(
@@ -394,6 +418,19 @@ def check_network_policies(rendered: Rendered, platform: Platform | None = None)
             )
     findings += _unwanted(rendered, tenant, policies)
     return findings
+
+
+def _check_need(policies: Policies, need: Need, platform: Platform) -> Verdict:
+    """A needed flow; to an external host whose address is unknown (a DNS name) it is open when the source may
+    reach that port at any address one of its egress ipBlocks admits (or anywhere, without egress isolation)."""
+    if need.dst.is_pod or need.dst.ip is not None:
+        return policies.check(need.src, need.dst, need.port, need.protocol)
+    verdict = Verdict(False, "no address to try")
+    for ip in (*policies.egress_block_addresses(need.src), platform.object_storage_ip):
+        verdict = policies.check(need.src, replace(need.dst, ip=ip), need.port, need.protocol)
+        if verdict.allowed:
+            return verdict
+    return verdict
 
 
 def _strangers(rendered: Rendered, tenant: Tenant, policies: Policies, like: Peer) -> Iterator[Peer]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from checks.config import Config, Environment
 from checks.finding import Finding
 from checks.integrity.model import Obj, Rendered
-from checks.integrity.netpol import check_network_policies
+from checks.integrity.netpol import Platform, check_network_policies
 from checks.integrity.odooconf import check_odoo_config
 from checks.integrity.references import check_references
 from checks.integrity.routes import RouteRow, check_routes
@@ -40,7 +40,7 @@ def evaluate(
     rendered = rendered_env(objects, env.name)
     result = IntegrityResult()
     result.findings += check_references(rendered, config.platform_secrets)
-    result.findings += check_network_policies(rendered)
+    result.findings += check_network_policies(rendered, Platform.from_config(config.platform))
     result.findings += check_odoo_config(rendered)
     result.checks = sum(1 for r in RULES.values() if r.tool != "traefik")
     if routes:

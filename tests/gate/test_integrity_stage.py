@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from checks import integrity
+from checks.adapters import kustomize
+from checks.config import load_config
 from checks.gate import GateResult
-from tests.helpers import run_cli
+from tests.helpers import EXAMPLES, run_cli
 
 
 @pytest.fixture
@@ -85,3 +88,18 @@ def test_check_routes_without_traefik_exits_2_naming_make_setup(good_repo: Path,
     assert result.returncode == 2
     [tool] = [f for f in json.loads(result.stdout)["findings"] if f["rule_id"] == "TF-GATE-TOOL"]
     assert tool["tool"] == "traefik" and "make setup" in tool["message"]
+
+
+@pytest.mark.parametrize("name", ["city-outfitters", "corner-bakery", "nordmarkt"])
+def test_bundled_examples_pass_every_integrity_stage_including_traefik(name: str) -> None:
+    repo = EXAMPLES / "rendered" / name
+    config = load_config(repo / "tenantforge.yml", required=True)
+    overlays = sorted(p for p in (repo / "overlays").iterdir() if p.is_dir())
+    assert len(overlays) >= 2
+    for overlay in overlays:
+        rendered = kustomize.render(overlay, overlay.name, repo)
+        assert rendered.failure is None
+        result = integrity.evaluate(rendered.objects, config.environment(overlay.name), config, routes=True)
+        assert result.findings == [], (overlay.name, [f.message for f in result.findings])
+        assert {r.check for r in result.routes if r.ok} >= {"/ reaches Odoo web", "/websocket reaches the gevent port"}
+        assert all(r.ok for r in result.routes)

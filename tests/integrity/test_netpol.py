@@ -6,8 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
+from checks.config import parse_config
 from checks.integrity.model import Rendered
-from checks.integrity.netpol import check_network_policies
+from checks.integrity.netpol import Platform, check_network_policies
 from tests.integrity.conftest import Edits
 
 Variant = Callable[[Edits], Rendered]
@@ -139,3 +140,25 @@ def test_fails_when_ingress_is_open_to_all_namespaces(variant: Variant) -> None:
         "NetworkPolicy odoo-web-from-traefik admits it"
         for port in (8069, 8072)
     ]
+
+
+def test_platform_components_are_where_tenantforge_yml_places_them(variant: Variant) -> None:
+    rendered = variant({NP: ("kubernetes.io/metadata.name: traefik", "kubernetes.io/metadata.name: ingress")})
+    assert messages(rendered, "TF-NET-001") == [
+        f"Traefik cannot reach Odoo web (Deployment/odoo-web) on TCP {port}: no ingress rule of default-deny, "
+        "odoo-web-from-traefik admits TCP " + str(port)
+        for port in (8069, 8072)
+    ]
+    config = parse_config("version: 1\nplatform:\n  traefik: {namespace: ingress}\n")
+    assert check_network_policies(rendered, Platform.from_config(config.platform)) == []
+
+
+def test_object_storage_by_name_is_reachable_through_any_admitting_ip_block(variant: Variant) -> None:
+    db_egress = (
+        "              cnpg.io/cluster: odoo-db\n      ports:\n        - {protocol: TCP, port: 5432}\n    - to:\n"
+        "        - ipBlock:\n            cidr: "
+    )
+    wide = "0.0.0.0/0\n            except: [10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16]\n"
+    # The database policy is the one whose egress goes from the instances straight to an ipBlock.
+    only_storage = variant({NP: (db_egress + wide, db_egress + "192.0.2.0/28\n")})
+    assert check_network_policies(only_storage) == []

@@ -194,3 +194,19 @@ def test_parse_and_durations() -> None:
     assert go_duration_seconds("150") == 150
     assert go_duration_seconds(90) == 90
     assert go_duration_seconds("soon") is None
+
+
+def test_dependent_env_vars_in_arguments_are_expanded(variant: Variant) -> None:
+    cron = "base/odoo-cron.yaml"
+    expanded = variant(
+        {
+            cron: (
+                'args: ["--no-http", "--max-cron-threads=2"]\n          env:\n',
+                'args: ["--no-http", "--max-cron-threads=$(CRON_THREADS)"]\n          env:\n'
+                '            - {name: CRON_THREADS, value: "2"}\n',
+            )
+        }
+    )
+    assert found(expanded) == []
+    missing = variant({"base/odoo-cron.yaml": ('"--max-cron-threads=2"', '"--max-cron-threads=$(CRON_THREADS)"')})
+    assert ("TF-ODOO-005", "no Odoo workload runs cron jobs: every one has max_cron_threads = 0") in found(missing)
