@@ -182,4 +182,10 @@ def test_rendering_twice_gives_byte_identical_files(
                      "--vcs-ref", "v0.1.0")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert tree_snapshot(tmp_path / "again") == tree_snapshot(first.root)
-    assert sorted(MATRIX) != []
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xdist_group(n)) for n in sorted(MATRIX)])
+def test_gate_passes_on_every_matrix_tenant(name: str, rendered: Callable[[str], Rendered]) -> None:
+    result = run_cli("check", str(rendered(name).root))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert result.stdout.strip().splitlines()[-1].startswith("gate passed:")
