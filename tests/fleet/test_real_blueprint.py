@@ -1,5 +1,5 @@
-"""The fleet upgrade on a tenant rendered from this repository's own blueprint (copier.yml + blueprints/), across a
-realistic second release: a new Traefik middleware (retry), a renamed file moved by a Copier migration, a changed default.
+"""The fleet upgrade on a tenant rendered from this repository's own blueprint (copier.yml + blueprints/), across
+a realistic second release: a new Traefik middleware (retry), a file renamed by a Copier migration, a changed default.
 The fault matrix runs on the small fixture blueprint (tests/fleet/blueprint.py); this proves the real one upgrades
 cleanly through the whole pipeline, gate included."""
 
