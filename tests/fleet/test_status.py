@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.fleet.conftest import MakeTenant, TenantFactory, TenantRepo, isolated_env, write_inventory
-from tests.helpers import run_cli
+from tests.helpers import CLI, git, run_cli
 
 CHROMIUM_INSTALL = "apt-get install -y chromium"
 
@@ -210,3 +210,18 @@ def test_html_report_filters_in_a_real_browser(small_fleet: tuple[Path, dict[str
     assert _visible_tenants(dom) == ["acme", "core"]
     dom = _browser_dom(page, "#version=v1.1.0&q=us")
     assert _visible_tenants(dom) == ["core"]
+
+
+def test_a_terminal_gets_a_progress_bar_and_a_pipe_does_not(tmp_path: Path) -> None:
+    git(tmp_path, "init", "--quiet", "--bare", "empty.git")
+    inventory = write_inventory(tmp_path / "fleet.yaml", [{"name": "empty", "url": str(tmp_path / "empty.git")}])
+    command = f"{CLI} fleet status -i {inventory} --no-drift"
+
+    tty = subprocess.run(
+        ["script", "-qec", command, "/dev/null"], capture_output=True, text=True, timeout=120, check=False
+    )
+    piped = run_cli("fleet", "status", "-i", str(inventory), "--no-drift")
+
+    assert "1/1" in tty.stdout and "empty: error" in tty.stdout  # the bar, as the tenant finished
+    assert "fleet status: 1 tenants, 1 error" in tty.stdout
+    assert "1/1" not in piped.stdout + piped.stderr and "fleet status: 1 tenants, 1 error" in piped.stdout
