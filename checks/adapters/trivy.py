@@ -28,6 +28,9 @@ STAGE = "trivy-config"
 TIMEOUT_SECONDS = 1800
 OFFLINE_FLAGS = ("--skip-check-update", "--skip-version-check", "--disable-telemetry")
 _ID = re.compile(r"^(?:AVD-)?([A-Z]+)-?0*(\d+)$")
+# Namespace-level checks (is there a LimitRange / ResourceQuota?) cannot be judged one object at a time: trivy
+# asks them of every file, and every file holds one object. ResourceQuota/LimitRange belong to the platform here.
+NOT_PER_OBJECT = frozenset({"KSV-0039", "KSV-0040"})
 _SEVERITY = {
     "CRITICAL": Severity.CRITICAL,
     "HIGH": Severity.HIGH,
@@ -104,6 +107,8 @@ class _Running:
             if not isinstance(item, dict) or item.get("Status") != "FAIL":
                 continue
             check_id = normalise_id(str(item.get("ID") or item.get("AVDID") or "trivy"))
+            if check_id in NOT_PER_OBJECT:
+                continue
             rule_id = self.ctx.rule_aliases.get(check_id, check_id)
             message = str(item.get("Message") or item.get("Title") or check_id)
             out.append(
