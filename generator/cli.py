@@ -44,7 +44,10 @@ def main() -> None:
     """Run the CLI; the one place where exceptions become exit codes and one-line messages."""
     command = typer.main.get_command(app)
     try:
-        code = command.main(prog_name="tenantforge", standalone_mode=False)
+        # standalone_mode=False would let usage errors escape as typer's vendored click exceptions, which the
+        # clauses below (real click) do not match: they printed a traceback. Standalone mode reports them itself
+        # (usage line + one error line, exit 2) and still lets our own exceptions through to the clauses below.
+        code = command.main(prog_name="tenantforge", standalone_mode=True)
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.exceptions.Abort:

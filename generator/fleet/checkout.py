@@ -53,7 +53,9 @@ def sync_clone(tenant: Tenant, workspace: Workspace) -> tuple[GitRepo, str]:
         repo = GitRepo(dest.resolve())
         marker = workspace.busy_marker(tenant.name)
         if marker.exists():
-            # Our own half-done work from an interrupted run: it never reached a branch, so drop it.
+            # Our own half-done work from an interrupted run: it never reached a branch, so drop it. The run holds
+            # the tenant's lock, so an index.lock left there is the killed git's, not a live one's.
+            (dest / ".git" / "index.lock").unlink(missing_ok=True)
             head = repo.rev("HEAD")
             if head is not None:
                 repo.discard_changes(head)

@@ -12,6 +12,7 @@ from generator.errors import UserError
 from generator.fleet import copier_ops
 from generator.fleet.checkout import TenantProblem, read_answers, sync_clone
 from generator.fleet.inventory import Tenant
+from generator.fleet.outcome import Status
 from generator.fleet.upgrade import FleetContext
 from generator.fleet.versions import parse_version
 from generator.gitrepo import GitError, GitRepo
@@ -126,14 +127,17 @@ def _drift(tenant: Tenant, ctx: FleetContext, repo: GitRepo, head: str, answers:
     scratch = ctx.workspace.scratch(f"{tenant.name}-drift-")
     try:
         rendered_dir = scratch / "render"
-        skip = copier_ops.render(
-            str(answers["_src_path"]),
-            str(answers["_commit"]),
-            answers,
-            tenant.answers_file,
-            rendered_dir,
-            scratch=scratch,
-        )
+        try:
+            skip = copier_ops.render(
+                str(answers["_src_path"]),
+                str(answers["_commit"]),
+                answers,
+                tenant.answers_file,
+                rendered_dir,
+                scratch=scratch,
+            )
+        except copier_ops.CopierFailure as failure:
+            raise TenantProblem(Status.ERROR, f"cannot render {answers['_commit']} to compare: {failure}") from None
         tracked: dict[str, str] = {}
         for line in repo.git("ls-tree", "-r", "-z", head).split("\0"):
             meta, _, path = line.partition("\t")

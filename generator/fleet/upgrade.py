@@ -223,7 +223,14 @@ class _TenantUpgrade:
         if not suspects:
             return []
         old = scratch / "old-render"
-        copier_ops.render(str(answers["_src_path"]), current, answers, self.tenant.answers_file, old, scratch=scratch)
+        try:
+            copier_ops.render(
+                str(answers["_src_path"]), current, answers, self.tenant.answers_file, old, scratch=scratch
+            )
+        except copier_ops.CopierFailure as failure:
+            raise TenantProblem(
+                Status.ERROR, f"cannot render {current} to check {_shown([p for p, _ in suspects])}: {failure}"
+            ) from None
         lost: list[str] = []
         for path, before in suspects:
             rendered_path = old / path

@@ -5,11 +5,15 @@ Renders are cached per session (a Copier render costs about a second); every tes
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
+import sys
 import threading
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -18,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.conftest import CRD_SCHEMAS
 from tests.fleet.blueprint import build_blueprint
 from tests.helpers import git, write_tree
 from tests.hosting import TEST_TOKEN, FakeHosting, _Handler
@@ -76,51 +81,34 @@ class TenantRepo:
         return data
 
 
-MakeTenant = Callable[..., TenantRepo]
+class TenantFactory:
+    """`factory(name, version="v1.0.0", answers_file=..., blueprint=..., data=...)`: a tenant rendered at `version`
+    (renders cached per session), committed, and pushed to its own bare remote under `base`."""
 
+    def __init__(
+        self, base: Path, blueprint: Path, cache: dict[tuple[str, ...], Path], scratch: pytest.TempPathFactory
+    ) -> None:
+        self.base, self.blueprint, self.cache, self.scratch = base, blueprint, cache, scratch
 
-@pytest.fixture(scope="session")
-def _render_cache(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, ...], Path]:
-    return {}
-
-
-@pytest.fixture
-def make_tenant(
-    blueprint_repo: Path,
-    tmp_path: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-    _render_cache: dict[tuple[str, ...], Path],
-) -> MakeTenant:
-    """`make_tenant(name, version="v1.0.0", answers_file=..., blueprint=...)`: a tenant rendered at `version`,
-    committed, and pushed to its own bare remote under this test's tmp dir."""
-
-    def make(
+    def __call__(
+        self,
         name: str,
         version: str = "v1.0.0",
         answers_file: str = ".copier-answers.yml",
         blueprint: Path | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> TenantRepo:
-        src = blueprint or blueprint_repo
+        src = blueprint or self.blueprint
         answers = {"tenant": name, **(data or {})}
         key = (str(src), name, version, answers_file, repr(sorted(answers.items())))
-        if key not in _render_cache:
-            out = tmp_path_factory.mktemp("render") / name
-            payload = {
-                "src": str(src),
-                "dst": str(out),
-                "data": answers,
-                "ref": version,
-                "answers_file": answers_file,
-            }
-            import json
-            import sys
-
+        if key not in self.cache:
+            out = self.scratch.mktemp("render") / name
+            payload = {"src": str(src), "dst": str(out), "data": answers, "ref": version, "answers_file": answers_file}
             subprocess.run([sys.executable, "-c", _RENDER, json.dumps(payload)], check=True, timeout=120)
-            _render_cache[key] = out
-        checkout = tmp_path / "checkouts" / name
-        remote = tmp_path / "remotes" / f"{name}.git"
-        shutil.copytree(_render_cache[key], checkout)
+            self.cache[key] = out
+        checkout = self.base / "checkouts" / name
+        remote = self.base / "remotes" / f"{name}.git"
+        shutil.copytree(self.cache[key], checkout)
         git(checkout, "init", "--quiet", "--initial-branch=main")
         git(checkout, "add", "--all")
         git(checkout, "commit", "--quiet", "-m", f"render {version}")
@@ -130,7 +118,46 @@ def make_tenant(
         git(checkout, "push", "--quiet", "--set-upstream", "origin", "main")
         return TenantRepo(name=name, checkout=checkout, remote=remote)
 
-    return make
+
+MakeTenant = TenantFactory
+
+
+@pytest.fixture(scope="session")
+def _render_cache() -> dict[tuple[str, ...], Path]:
+    return {}
+
+
+@pytest.fixture
+def make_tenant(
+    blueprint_repo: Path,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    _render_cache: dict[tuple[str, ...], Path],
+) -> TenantFactory:
+    return TenantFactory(tmp_path, blueprint_repo, _render_cache, tmp_path_factory)
+
+
+@contextmanager
+def isolated_env(home: Path) -> Iterator[None]:
+    """For module-scoped fixtures, which run before the per-test isolation of tests/conftest.py: the same settings."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / ".gitconfig").write_text('[init]\n\tdefaultBranch = main\n[protocol "file"]\n\tallow = always\n')
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOME", str(home))
+        mp.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+        mp.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
+        mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        for var in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"):
+            mp.setenv(var, "Test Author")
+        for var in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
+            mp.setenv(var, "author@example.test")
+        mp.setenv("COPIER_CACHE_DIR", str(home / ".cache" / "copier"))
+        if CRD_SCHEMAS.is_dir():
+            mp.setenv("TENANTFORGE_CRD_SCHEMAS", str(CRD_SCHEMAS))
+        for key in list(os.environ):
+            if key.startswith("TENANTFORGE_") and key != "TENANTFORGE_CRD_SCHEMAS":
+                mp.delenv(key)
+        yield
 
 
 def write_inventory(

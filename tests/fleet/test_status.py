@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.fleet.conftest import MakeTenant, TenantRepo, write_inventory
-from tests.helpers import run_cli
+from tests.fleet.conftest import MakeTenant, TenantFactory, TenantRepo, isolated_env, write_inventory
+from tests.helpers import CLI, git, run_cli
 
 CHROMIUM_INSTALL = "apt-get install -y chromium"
 
@@ -26,24 +26,34 @@ def rows(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {t["tenant"]: t for t in report["tenants"]}
 
 
-@pytest.fixture
-def small_fleet(make_tenant: MakeTenant, tmp_path: Path) -> tuple[Path, dict[str, TenantRepo]]:
-    """acme: untouched at v1.0.0; bolt: hand-edited odoo.conf; core: at v1.1.0; gone: unreachable."""
-    acme, bolt, core = make_tenant("acme"), make_tenant("bolt"), make_tenant("core", version="v1.1.0")
-    conf = (bolt.checkout / "base/odoo.conf").read_text().replace("workers = 2", "workers = 8")
-    bolt.edit({"base/odoo.conf": conf})
+@pytest.fixture(scope="module")
+def small_fleet(
+    blueprint_repo: Path, tmp_path_factory: pytest.TempPathFactory, _render_cache: dict[tuple[str, ...], Path]
+) -> tuple[Path, dict[str, TenantRepo]]:
+    """acme: untouched at v1.0.0; bolt: hand-edited odoo.conf; core: at v1.1.0; gone: unreachable. Shared by the
+    tests of this module (one work dir, so drift is rendered once)."""
+    base = tmp_path_factory.mktemp("small-fleet")
+    with isolated_env(base / "home"):
+        make = TenantFactory(base, blueprint_repo, _render_cache, tmp_path_factory)
+        acme, bolt, core = make("acme"), make("bolt"), make("core", version="v1.1.0")
+        conf = (bolt.checkout / "base/odoo.conf").read_text().replace("workers = 2", "workers = 8")
+        bolt.edit({"base/odoo.conf": conf})
     inventory = write_inventory(
-        tmp_path / "fleet.yaml",
+        base / "fleet.yaml",
         [
             {"name": "acme", "url": str(acme.remote), "labels": {"tier": "gold", "region": "eu"}},
             {"name": "bolt", "url": str(bolt.remote), "labels": {"tier": "silver", "region": "eu"}},
             {"name": "core", "url": str(core.remote), "labels": {"tier": "gold", "region": "us"}},
-            {"name": "gone", "url": str(tmp_path / "nowhere.git"), "labels": {"tier": "bronze"}},
+            {"name": "gone", "url": str(base / "nowhere.git"), "labels": {"tier": "bronze"}},
         ],
     )
     return inventory, {"acme": acme, "bolt": bolt, "core": core}
 
 
+SMALL_FLEET = pytest.mark.xdist_group("fleet-small")
+
+
+@SMALL_FLEET
 def test_status_reports_version_latest_drift_and_unreachable(small_fleet: tuple[Path, dict[str, TenantRepo]]) -> None:
     inventory, _ = small_fleet
 
@@ -74,6 +84,7 @@ def test_status_shows_upgrade_branches_and_the_last_gate(make_tenant: MakeTenant
     assert row["last_gate"].startswith("v1.1.0: gate passed: 2 environments")
 
 
+@SMALL_FLEET
 def test_select_and_shards(small_fleet: tuple[Path, dict[str, TenantRepo]]) -> None:
     inventory, _ = small_fleet
 
@@ -127,6 +138,7 @@ def test_an_invalid_inventory_is_one_line_naming_the_key(tmp_path: Path, content
     assert message in proc.stderr
 
 
+@SMALL_FLEET
 def test_bad_selection_options_are_one_line_errors(small_fleet: tuple[Path, dict[str, TenantRepo]]) -> None:
     inventory, _ = small_fleet
     for args, message in [
@@ -177,6 +189,7 @@ def _visible_tenants(dom: str) -> list[str]:
     return [name for _, attrs, name in found if " hidden" not in attrs]
 
 
+@SMALL_FLEET
 def test_html_report_filters_in_a_real_browser(small_fleet: tuple[Path, dict[str, TenantRepo]], tmp_path: Path) -> None:
     inventory, _ = small_fleet
     page = tmp_path / "fleet.html"
@@ -197,3 +210,18 @@ def test_html_report_filters_in_a_real_browser(small_fleet: tuple[Path, dict[str
     assert _visible_tenants(dom) == ["acme", "core"]
     dom = _browser_dom(page, "#version=v1.1.0&q=us")
     assert _visible_tenants(dom) == ["core"]
+
+
+def test_a_terminal_gets_a_progress_bar_and_a_pipe_does_not(tmp_path: Path) -> None:
+    git(tmp_path, "init", "--quiet", "--bare", "empty.git")
+    inventory = write_inventory(tmp_path / "fleet.yaml", [{"name": "empty", "url": str(tmp_path / "empty.git")}])
+    command = f"{CLI} fleet status -i {inventory} --no-drift"
+
+    tty = subprocess.run(
+        ["script", "-qec", command, "/dev/null"], capture_output=True, text=True, timeout=120, check=False
+    )
+    piped = run_cli("fleet", "status", "-i", str(inventory), "--no-drift")
+
+    assert "1/1" in tty.stdout and "empty: error" in tty.stdout  # the bar, as the tenant finished
+    assert "fleet status: 1 tenants, 1 error" in tty.stdout
+    assert "1/1" not in piped.stdout + piped.stderr and "fleet status: 1 tenants, 1 error" in piped.stdout
