@@ -450,8 +450,14 @@ def _freeze_windows(r: _Reader, spec: Any, envs: set[str]) -> tuple[FreezeWindow
             duration=duration,
             duration_text=duration_text,
             timezone=_timezone(r, value.get("timezone", "UTC"), f"{path}.timezone"),
-            environments=r.seq(value.get("environments"), f"{path}.environments", r.string),
+            environments=r.seq(value.get("environments"), f"{path}.environments", known_env),
         )
+
+    def known_env(value: Any, path: str) -> str:
+        name = r.string(value, path)
+        if envs and name not in envs:
+            raise r.fail(path, f"{name!r} is not an environment of this file (known: {', '.join(sorted(envs))})")
+        return name
 
     windows = r.seq(spec, "freeze_windows", one)
     names = [w.name for w in windows]

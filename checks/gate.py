@@ -352,14 +352,19 @@ def run_gate(request: GateRequest, *, today: date | None = None) -> GateResult:
             )
         timings["render"] = time.perf_counter() - t0
         findings.extend(r.failure for r in rendered if r.failure is not None)
-        units = [Unit(r.env, r.objects) for r in rendered if r.failure is None]
-        objects = sum(len(u.objects) for u in units)
-        tool_findings, own, checks, stage_times = _check(
-            [] if request.only_images else units, config, env_configs, k8s_version, crd_source
-        )
+        objects = sum(len(r.objects) for r in rendered if r.failure is None)
+        # The image stage (trivy image) overlaps kubeconform, trivy config and the policies.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            images = pool.submit(_images, request, repo, config, rendered=rendered, today=today, timings=timings)
+            tool_findings, own, checks, stage_times = _check(
+                [] if request.only_images else [Unit(r.env, r.objects) for r in rendered if r.failure is None],
+                config,
+                env_configs,
+                k8s_version,
+                crd_source,
+            )
         timings.update(stage_times)
-        findings.extend(_merge(own, tool_findings))
-        findings.extend(_images(request, repo, config, rendered=rendered, today=today, timings=timings))
+        findings.extend([*_merge(own, tool_findings), *images.result()])
 
     findings = _apply_waivers(findings, config.waivers, today)
     findings.extend(_expired(config, today))

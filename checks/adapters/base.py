@@ -33,29 +33,75 @@ class Unit:
     objects: Sequence[K8sObject]
 
 
+@dataclass(frozen=True)
+class Placed:
+    """An object and the lines it occupies in its workspace file (1-based, inclusive)."""
+
+    start: int
+    end: int
+    obj: K8sObject
+
+
 @dataclass
 class Workspace:
-    """Rendered objects written as `<root>/uNNN/NNNNN.yaml`; `files` maps each relative path back to its object."""
+    """Each unit's rendered objects as one multi-document file `<root>/uNNN.yaml`, and where each object sits in it
+    (trivy reports lines, kubeconform reports kind and name: both map back to exactly one object)."""
 
     root: Path
-    files: dict[str, K8sObject] = field(default_factory=dict)
+    files: dict[str, list[Placed]] = field(default_factory=dict)
+    envs: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def write(cls, root: Path, units: Sequence[Unit]) -> Workspace:
-        # Directory names must not be environment names: trivy silently skips directories called `dev`.
+        # File names must not be environment names: trivy silently skips paths called `dev`.
         work = cls(root)
+        root.mkdir(parents=True, exist_ok=True)
         for u, unit in enumerate(units):
-            folder = root / f"u{u:03d}"
-            folder.mkdir(parents=True, exist_ok=True)
+            rel = f"u{u:03d}.yaml"
+            parts: list[str] = []
+            placed: list[Placed] = []
+            line = 1
             written: set[int] = set()
             for obj in unit.objects:
                 if id(obj.text) in written or not obj.text.strip():
                     continue
                 written.add(id(obj.text))
-                rel = f"u{u:03d}/{obj.index:05d}.yaml"
-                (root / rel).write_text(obj.text)
-                work.files[rel] = obj
+                text = obj.text if obj.text.endswith("\n") else obj.text + "\n"
+                lines = text.count("\n")
+                placed.append(Placed(line, line + lines - 1, obj))
+                parts.append(text)
+                line += lines + 1  # the `---` separator
+            (root / rel).write_text("---\n".join(parts))
+            work.files[rel] = placed
+            work.envs[rel] = unit.env
         return work
+
+    @property
+    def objects(self) -> int:
+        return sum(len(p) for p in self.files.values())
+
+    def at_line(self, rel: str, line: int | None) -> K8sObject | None:
+        for placed in self.files.get(rel, ()):
+            if line is not None and placed.start <= line <= placed.end:
+                return placed.obj
+        return None
+
+    def mentioned(self, rel: str, message: str) -> K8sObject | None:
+        """The one object of the file whose kind and quoted name the message mentions (trivy reports some checks
+        without a line)."""
+        lowered = message.lower()
+        hits = [
+            p.obj
+            for p in self.files.get(rel, ())
+            if p.obj.name and f"'{p.obj.name}'" in message and p.obj.kind.lower() in lowered
+        ]
+        return hits[0] if len(hits) == 1 else None
+
+    def find(self, rel: str, kind: str | None, name: str | None) -> K8sObject | None:
+        for placed in self.files.get(rel, ()):
+            if placed.obj.kind == kind and placed.obj.name == name:
+                return placed.obj
+        return None
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ class _Running:
             message = f"kubeconform exited {code} without a usable JSON report: {detail}"
             return Outcome(TOOL, (tool_failure(TOOL, message),), seconds, 0)
         findings = [f for f in (self._finding(r) for r in resources) if f is not None]
-        expected = len(self.work.files)
+        expected = self.work.objects
         if counted < expected:
             findings.append(tool_failure(TOOL, f"kubeconform reported on {counted} of {expected} objects"))
         if code != 0 and not any(r.get("status") in ("statusInvalid", "statusError") for r in resources):
@@ -75,18 +75,18 @@ class _Running:
         if status in ("statusValid", "statusSkipped"):
             return None
         rel = os.path.normpath(str(result.get("filename", "")))
-        obj = self.work.files.get(rel)
+        obj = self.work.find(rel, result.get("kind"), result.get("name"))
         kind = str(result.get("kind") or (obj.kind if obj else "")) or None
         name = str(result.get("name") or (obj.name if obj else "")) or None
         api_version = str(result.get("version") or (obj.api_version if obj else ""))
         msg = str(result.get("msg") or "")
         common: dict[str, Any] = {
             "tool": TOOL,
-            "env": obj.env if obj else None,
+            "env": obj.env if obj else self.work.envs.get(rel),
             "kind": kind,
             "namespace": obj.namespace if obj else None,
             "name": name,
-            "file": obj.file if obj else rel,
+            "file": obj.file if obj else None,
             "line": obj.line if obj else None,
         }
         if status == "statusError" and ("could not find schema" in msg or "failed downloading schema" in msg):

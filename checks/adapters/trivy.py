@@ -28,6 +28,9 @@ STAGE = "trivy-config"
 TIMEOUT_SECONDS = 1800
 OFFLINE_FLAGS = ("--skip-check-update", "--skip-version-check", "--disable-telemetry")
 _ID = re.compile(r"^(?:AVD-)?([A-Z]+)-?0*(\d+)$")
+# Namespace-level checks (is there a LimitRange / ResourceQuota?) cannot be judged one object at a time: trivy
+# asks them of every file, and every file holds one object. ResourceQuota/LimitRange belong to the platform here.
+NOT_PER_OBJECT = frozenset({"KSV-0039", "KSV-0040"})
 _SEVERITY = {
     "CRITICAL": Severity.CRITICAL,
     "HIGH": Severity.HIGH,
@@ -92,18 +95,26 @@ class _Running:
         for entry in results:
             if not isinstance(entry, dict):
                 continue
-            scanned += 1
+            summary = entry.get("MisconfSummary")
+            if isinstance(summary, dict):
+                scanned += sum(int(summary.get(k) or 0) for k in ("Successes", "Failures"))
             findings.extend(self._findings(entry))
         return Outcome(STAGE, tuple(findings), seconds, scanned)
 
     def _findings(self, entry: dict[str, Any]) -> list[Finding]:
         rel = os.path.normpath(str(entry.get("Target", "")))
-        obj = self.work.files.get(rel)
         out = []
         for item in entry.get("Misconfigurations") or []:
             if not isinstance(item, dict) or item.get("Status") != "FAIL":
                 continue
+            cause = item.get("CauseMetadata")
+            line = cause.get("StartLine") if isinstance(cause, dict) else None
+            obj = self.work.at_line(rel, line if isinstance(line, int) else None) or self.work.mentioned(
+                rel, str(item.get("Message") or "")
+            )
             check_id = normalise_id(str(item.get("ID") or item.get("AVDID") or "trivy"))
+            if check_id in NOT_PER_OBJECT:
+                continue
             rule_id = self.ctx.rule_aliases.get(check_id, check_id)
             message = str(item.get("Message") or item.get("Title") or check_id)
             out.append(
@@ -112,11 +123,11 @@ class _Running:
                     severity=_SEVERITY.get(str(item.get("Severity", "")).upper(), Severity.MEDIUM),
                     tool=STAGE,
                     message=message if rule_id == check_id else f"{message} [trivy {check_id}]",
-                    env=obj.env if obj else None,
+                    env=obj.env if obj else self.work.envs.get(rel),
                     kind=obj.kind if obj else None,
                     namespace=obj.namespace if obj else None,
                     name=obj.name if obj else None,
-                    file=obj.file if obj else rel,
+                    file=obj.file if obj else None,
                     line=obj.line if obj else None,
                     details={
                         "trivy_id": check_id,

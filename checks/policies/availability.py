@@ -66,18 +66,26 @@ def pdb_for_replicated(ctx: RuleContext) -> Iterator[Hit]:
             yield Hit(obj, f"{obj.kind} {obj.name!r} runs several replicas but no PodDisruptionBudget selects its pods")
 
 
+def _declared_singleton(obj: K8sObject) -> bool:
+    """Must never run two copies: said with an annotation, or by a Deployment that even rolls out with Recreate."""
+    if str(obj.annotations.get(SINGLETON_ANNOTATION, "")).strip():
+        return True
+    return obj.kind == "Deployment" and as_dict(obj.spec.get("strategy")).get("type") == "Recreate"
+
+
 @family.rule(
     "TF-AVL-002",
     Severity.HIGH,
     "Prod workload runs a single replica",
     rationale="One replica means every rollout, eviction or crash is an outage for the shop.",
-    fix="Set replicas >= 2 (or an HPA with minReplicas >= 2) in the prod overlay; a workload that must run once "
-    f"(Odoo cron) says so with the annotation {SINGLETON_ANNOTATION}: '<reason>'.",
+    fix="Set replicas >= 2 (or an HPA with minReplicas >= 2) in the prod overlay; a workload that must never run "
+    "twice (Odoo cron) says so with `strategy: {type: Recreate}` or the annotation "
+    f"{SINGLETON_ANNOTATION}: '<reason>'.",
     references=("kube-score deployment-replicas",),
 )
 @per_object(*SCALED_KINDS)
 def prod_replicas(obj: K8sObject, ctx: RuleContext) -> Iterator[str]:
-    if not ctx.env.prod or str(obj.annotations.get(SINGLETON_ANNOTATION, "")).strip():
+    if not ctx.env.prod or _declared_singleton(obj):
         return
     planned = _planned_replicas(ctx, obj)
     if planned < 2:

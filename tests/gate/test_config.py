@@ -92,6 +92,11 @@ BASE = "version: 1\n"
             "freeze_windows[0].timezone: 'Mars/Base' is not an IANA time zone",
         ),
         (BASE + "environments:\n  prod: {images: {on_scan_error: warn}}\n", "must be `fail` for a prod environment"),
+        (
+            BASE + "environments: {prod: {}}\nfreeze_windows:\n- {name: bf, schedule: '0 0 25 11 *', duration: 2h, "
+            "environments: [production]}\n",
+            "freeze_windows[0].environments[0]: 'production' is not an environment of this file (known: prod)",
+        ),
         (BASE + "image_scan: {max_db_age_hours: -1}\n", "image_scan.max_db_age_hours"),
         (BASE + "platform_secrets: {a: b}\n", "platform_secrets: must be a list"),
         (BASE + "schemas: {crd: /x, allow: []}\n", "schemas.allow: unknown key"),

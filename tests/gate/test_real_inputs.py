@@ -25,10 +25,12 @@ def test_norppalive_prod_overlay(tmp_path: Path) -> None:
     code, found, summary = _findings("--overlay", str(NORPPA / "overlays" / "prod"))
     assert code == 1, summary
     rules = {(rule, file) for rule, file, _ in found}
-    # Images pinned by a `sha-...` tag, not a digest; no NetworkPolicy at all; one replica in prod.
+    # Images pinned by a `sha-...` tag, not a digest; no NetworkPolicy at all; no securityContext whatsoever;
+    # an ExternalName Service (traffic leaves the cluster under a name the cluster controls).
     assert ("TF-IMG-002", "base/deployment.yaml") in rules
     assert ("TF-ISO-003", "base/deployment.yaml") in rules
-    assert ("TF-AVL-002", "base/deployment.yaml") in rules
+    assert ("KSV-0118", "base/deployment.yaml") in rules
+    assert ("KSV-0108", "base/redpanda-egress.yaml") in rules
     # The ConfigMap has credential-named keys, all empty: not a leak, so neither our rule nor trivy's copy fires.
     assert not [f for f in found if f[0] in ("TF-SEC-003", "KSV-0109")]
     # SealedSecrets are fine and validate against the CRD schema (with template metadata).

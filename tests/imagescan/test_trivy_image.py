@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import shutil
@@ -377,3 +378,20 @@ def test_large_db_with_overflow_pages_is_read_in_full(tmp_path: Path) -> None:
     settings = ImageScanSettings(cache_dir=cache, source=ImageSource(images))
     result = run_image_stage([EnvImages("dev", uses("dev", ref))], settings)
     assert sorted(f.rule_id for f in result.findings) == [a["id"] for a in advisories]
+
+
+def test_gzipped_archive_named_by_digest_serves_every_reference_of_that_digest(world: World, tmp_path: Path) -> None:
+    redis = world.image("redis")
+    images = tmp_path / "images"
+    images.mkdir()
+    hexdigest = "cd" * 32
+    (images / f"sha256-{hexdigest}.tar.gz").write_bytes(gzip.compress(redis.archive.read_bytes()))
+    refs = (f"registry.example.net/retail/redis:7.2@sha256:{hexdigest}", f"mirror.example.net/redis@sha256:{hexdigest}")
+    result = run(
+        world, world.fresh_cache(tmp_path), [EnvImages("dev", uses("dev", *refs), all_levels())], image_dir=images
+    )
+    assert result.processes == 1
+    assert {(f.details["image"], f.rule_id) for f in result.findings} == {
+        (ref, cve) for ref in refs for cve in ("CVE-2099-2001", "CVE-2099-2003")
+    }
+    assert {f.details["image_id"] for f in result.findings} == {redis.image_id}
