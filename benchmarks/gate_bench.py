@@ -92,7 +92,9 @@ def bench(label: str, repo: Path) -> None:
             policies.evaluate(objects, config.environment(env), config)
         return count
 
-    n_objects, policy_s = timed(policy_stage)
+    # Best of three: the stage takes milliseconds, so one scheduler hiccup on a shared machine would dominate it.
+    runs = [timed(policy_stage) for _ in range(3)]
+    n_objects, policy_s = runs[0][0], min(seconds for _, seconds in runs)
     rendered = [kustomize_adapter.render(o, o.name, repo) for o in overlays]
     units = [Unit(r.env, r.objects) for r in rendered]
     ctx = CheckContext(config, default_k8s_version(), str(CRDS), policies.REGISTRY.aliases())

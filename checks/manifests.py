@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from checks.yamlsafe import YamlError, load_all, load_one
@@ -203,13 +204,20 @@ class Origin:
     line: int | None
 
 
-def resolve_origin(annotation: str, built_from: Path, repo: Path, kind: str, name: str) -> Origin:
-    """Map kustomize's origin annotation (paths relative to `built_from`) to a repo-relative file and line."""
+@lru_cache(maxsize=8192)
+def _origin_fields(annotation: str) -> Mapping[str, Any] | None:
+    # Every object of one source file carries the same annotation text: parse it once.
     try:
         data = load_one(annotation)
     except YamlError:
-        return Origin(None, None)
-    if not isinstance(data, dict):
+        return None
+    return MappingProxyType(data) if isinstance(data, dict) else None
+
+
+def resolve_origin(annotation: str, built_from: Path, repo: Path, kind: str, name: str) -> Origin:
+    """Map kustomize's origin annotation (paths relative to `built_from`) to a repo-relative file and line."""
+    data = _origin_fields(annotation)
+    if data is None:
         return Origin(None, None)
     if data.get("repo"):
         return Origin(f"{data['repo']}//{data.get('path', '')}", None)

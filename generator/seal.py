@@ -90,3 +90,46 @@ def as_yaml(namespace: str, name: str, sealed: Mapping[str, str]) -> str:
     lines = [f"# kubeseal, strict scope: Secret {name} in namespace {namespace}; paste under sealed.<env>.{name}"]
     lines += [f"{key}: {value}" for key, value in sealed.items()]
     return "\n".join(lines) + "\n"
+
+
+def write_into_answers(answers: Path, env: str, namespace: str, name: str, sealed: Mapping[str, str]) -> None:
+    """Put the ciphertext at `sealed.<env>.<name>` of an answers file, keeping its comments; atomic."""
+    import os
+    import tempfile
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap
+    from ruamel.yaml.error import YAMLError
+
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    try:
+        data = yaml.load(answers.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UserError(f"--answers {answers}: cannot read it ({exc.strerror or exc})") from exc
+    except YAMLError as exc:
+        raise UserError(f"--answers {answers}: not valid YAML") from exc
+    if not isinstance(data, dict):
+        raise UserError(f"--answers {answers}: must be a YAML mapping of question names to answers")
+    slug = data.get("tenant_slug")
+    if slug is not None and namespace != f"{slug}-{env}":
+        raise UserError(
+            f"--namespace {namespace} is not the namespace of environment {env} in {answers} ({slug}-{env}); "
+            "strict-scope ciphertext only decrypts in its own namespace"
+        )
+    store = data.setdefault("sealed", CommentedMap())
+    if not isinstance(store, dict):
+        raise UserError(f"--answers {answers}: sealed must be a mapping of environments")
+    per_env = store.setdefault(env, CommentedMap())
+    if not isinstance(per_env, dict):
+        raise UserError(f"--answers {answers}: sealed.{env} must be a mapping of secret names")
+    per_env[name] = CommentedMap(sealed)
+    fd, tmp = tempfile.mkstemp(prefix=f".{answers.name}.", dir=answers.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            yaml.dump(data, fh)
+        os.replace(tmp, answers)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

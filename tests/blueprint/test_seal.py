@@ -93,3 +93,24 @@ def test_a_certificate_that_is_not_one_is_refused(tmp_path: Path) -> None:
     failed = seal(broken, "a=1\n")
     assert failed.returncode == 1 and "kubeseal refused to seal" in failed.stderr
     assert "Traceback" not in failed.stderr
+
+
+def test_answers_mode_writes_into_the_answers_file_keeping_comments(pair: tuple[Path, Path], tmp_path: Path) -> None:
+    answers = tmp_path / "answers.yml"
+    answers.write_text(
+        "# our shop\ntenant_slug: acme-shop  # the slug\nsealed:\n  dev:\n    redis-auth: {password: x}\n"
+    )
+    result = seal(pair[0], "db_password=a\nadmin_passwd=b\n", "--answers", str(answers), "--env", "prod")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"sealed admin_passwd, db_password into {answers} at sealed.prod.odoo-config"
+    text = answers.read_text()
+    assert text.startswith("# our shop\ntenant_slug: acme-shop  # the slug\n")
+    data = yaml.safe_load(text)
+    assert data["sealed"]["dev"] == {"redis-auth": {"password": "x"}}
+    assert sorted(data["sealed"]["prod"]["odoo-config"]) == ["admin_passwd", "db_password"]
+    before = answers.read_text()
+    wrong = seal(pair[0], "a=1\n", "--answers", str(answers), "--env", "dev")
+    assert wrong.returncode == 1 and "is not the namespace of environment dev" in wrong.stderr
+    alone = seal(pair[0], "a=1\n", "--answers", str(answers))
+    assert alone.returncode == 1 and "--answers and --env go together" in alone.stderr
+    assert answers.read_text() == before

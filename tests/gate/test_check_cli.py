@@ -118,3 +118,11 @@ def test_several_formats_in_one_run(repo: Path, tmp_path: Path) -> None:
     assert junit.read_text().startswith('<?xml version="1.0" encoding="UTF-8"?>')
     assert result.stdout.strip().splitlines()[-1].startswith("gate passed: 1 environment")
     assert not [p for p in os.listdir(tmp_path / "out") if p.startswith(".")]
+
+
+def test_missing_kustomize_exits_2_before_anything_else_runs(repo: Path, tmp_path: Path) -> None:
+    result = run_cli("check", str(repo), env={"TENANTFORGE_KUSTOMIZE": str(tmp_path / "no-kustomize")})
+    assert result.returncode == 2
+    assert "TF-GATE-TOOL" in result.stdout and "required tool kustomize is missing" in result.stdout
+    assert "make setup" in result.stdout
+    assert result.stdout.strip().splitlines()[-1].startswith("gate could not run:")

@@ -10,6 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from checks.finding import Finding, Severity
 from checks.gate import GateRequest, GateResult, run_gate
 from checks.reports import FORMATS
 from tests.conftest import SHARED
@@ -124,3 +125,12 @@ def test_text_groups_by_environment_then_severity(failing: GateResult) -> None:
     assert lines[-1] == failing.summary()
     coloured = FORMATS["text"](failing, True)
     assert "\x1b[" in coloured
+
+
+def test_junit_reports_a_stage_that_could_not_run_as_an_error() -> None:
+    broken = Finding(rule_id="TF-GATE-TOOL", severity=Severity.CRITICAL, tool="trivy-config", message="trivy exited 2")
+    result = GateResult(findings=(broken,), envs=("dev",), exit_code=2, thresholds={"dev": Severity.HIGH})
+    root = ET.fromstring(FORMATS["junit"](result, False))  # noqa: S314 (our own output)
+    assert root.get("errors") == "1" and root.get("failures") == "0"
+    (error,) = root.iter("error")
+    assert error.get("message") == "trivy exited 2"
