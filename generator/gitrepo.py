@@ -12,6 +12,8 @@ Public API (small on purpose; extend it here rather than running git elsewhere):
 - changes: `check_branch_name(name)`, `create_branch(name, start)`, `switch(name)`,
   `commit(message, trailers, paths, allow_empty)`, `worktree(ref)` (a throw-away detached work tree),
   `fetch(remote, *refspecs)`, `push(remote, branch)`.
+- inspecting an update (fleet): `unmerged_paths()`, `untracked_paths(ignored)`, `changed_paths(ref)`,
+  `show_file(ref, path)`, and `discard_changes(ref)` for clones tenantforge owns.
 - `parse_trailers(message)` — what `git interpret-trailers --parse` reads back from a commit message.
 
 Every failure is a `GitError` (a `UserError`: one line, exit 1). `push` never forces: a non-fast-forward is
@@ -335,11 +337,6 @@ class GitRepo:
         )
         return proc.stdout if proc.returncode == 0 else None
 
-    def delete_branch(self, name: str) -> None:
-        """Delete local branch `name` if it exists (it must not be checked out)."""
-        if self.branch_exists(name):
-            self.git("branch", "--quiet", "-D", name)
-
 
 def _push_reason(text: str) -> str:
     """The most telling words of a refused push: the server's own message, then git's reason for the ref."""
@@ -363,21 +360,3 @@ def parse_trailers(message: str, cwd: Path | None = None) -> list[tuple[str, str
         if sep:
             pairs.append((key.strip(), value.strip()))
     return pairs
-
-
-def ls_remote(url: str, cwd: Path) -> dict[str, str]:
-    """Every branch and tag `url` has now, `{ref name: commit id}` (annotated tags peeled); one round trip.
-
-    Raises `GitError` naming the URL when the remote cannot be reached or is no repository.
-    """
-    proc = run_git(["ls-remote", "--heads", "--tags", url], cwd, check=False)
-    if proc.returncode != 0:
-        raise GitError(f"cannot reach {url}: {_one_line(proc.stderr)}")
-    refs: dict[str, str] = {}
-    for line in proc.stdout.splitlines():
-        sha, _, ref = line.partition("\t")
-        if ref.endswith("^{}"):
-            refs[ref[:-3]] = sha
-        else:
-            refs.setdefault(ref, sha)
-    return refs

@@ -158,6 +158,9 @@ class TrivyConfig:
             *OFFLINE_FLAGS,
             "--misconfig-scanners",
             "kubernetes",
+            # trivy's own default (5m) ends a large gate on a busy runner; ours below is the one limit.
+            "--timeout",
+            f"{TIMEOUT_SECONDS}s",
             "--cache-dir",
             str(Path(scratch.name) / "cache"),
             "--format",

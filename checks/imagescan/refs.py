@@ -13,6 +13,7 @@ import yaml
 from checks.finding import Finding, Severity
 
 ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
+IMPLICIT = "TF-IMAGE-IMPLICIT"
 _CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 _DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")
 # Image fields outside pod specs, for kinds the blueprints render (kustomize's images transformer does not touch them
@@ -134,6 +135,39 @@ def images_in_object(
         ImageUse(ref=ref.strip(), env=env, kind=kind, namespace=namespace, name=name, field=field, file=file, line=line)
         for field, ref in found
         if ref.strip()
+    ]
+
+
+def implicit_image_findings(
+    obj: Mapping[str, Any], env: str, file: str | None = None, line: int | None = None
+) -> list[Finding]:
+    """Objects whose image the operator picks at run time, so no scan can see it (CNPG `Cluster` without an image)."""
+    kind = str(obj.get("kind", ""))
+    api_version = str(obj.get("apiVersion", ""))
+    if kind != "Cluster" or not api_version.startswith("postgresql.cnpg.io/"):
+        return []
+    spec = obj.get("spec")
+    if isinstance(spec, Mapping) and (spec.get("imageName") or spec.get("imageCatalogRef")):
+        return []
+    meta_value = obj.get("metadata")
+    meta: Mapping[str, Any] = meta_value if isinstance(meta_value, Mapping) else {}
+    namespace = meta.get("namespace") if isinstance(meta.get("namespace"), str) else None
+    return [
+        Finding(
+            rule_id=IMPLICIT,
+            severity=Severity.INFO,
+            tool="trivy-image",
+            message=(
+                "no spec.imageName or spec.imageCatalogRef: CloudNativePG runs its built-in default PostgreSQL image, "
+                "which this gate cannot see or scan; pin spec.imageName (by digest) to have it scanned"
+            ),
+            env=env,
+            kind=kind,
+            namespace=namespace,
+            name=str(meta.get("name", "")),
+            file=file or origin_of(obj),
+            line=line,
+        )
     ]
 
 

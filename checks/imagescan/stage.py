@@ -29,7 +29,15 @@ from checks.adapters.trivy_image import (
 from checks.config import Config, ImagePolicy, VulnerabilityWaiver
 from checks.errors import ToolMissing
 from checks.finding import Finding, Severity
-from checks.imagescan.refs import ImagePin, ImageUse, image_pins, images_in_object, pin_findings
+from checks.imagescan.refs import (
+    IMPLICIT,
+    ImagePin,
+    ImageUse,
+    image_pins,
+    images_in_object,
+    implicit_image_findings,
+    pin_findings,
+)
 from checks.imagescan.sources import ImageSource
 from checks.imagescan.trivyignore import IgnoreEntry
 from checks.manifests import K8sObject
@@ -60,6 +68,12 @@ IMAGE_RULES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
             "title": "Image pin matches no image",
             "rationale": "An `images:` entry whose name matches nothing pins nothing; the overlay runs the base's tag.",
             "fix": "Use the exact image name (without tag) the base uses as the entry's `name`.",
+            "references": [],
+        },
+        IMPLICIT: {
+            "title": "Image chosen by an operator at run time",
+            "rationale": "An image the manifests do not name cannot be scanned before it runs.",
+            "fix": "Name the image in the manifest (for CloudNativePG: spec.imageName, pinned by digest).",
             "references": [],
         },
         WAIVER_EXPIRED: {
@@ -105,6 +119,7 @@ class EnvImages:
     uses: tuple[ImageUse, ...]
     policy: ImagePolicy = field(default_factory=ImagePolicy)
     pins: tuple[ImagePin, ...] = ()
+    notes: tuple[Finding, ...] = ()  # images no scan can see (refs.implicit_image_findings)
 
 
 @dataclass(frozen=True)
@@ -246,6 +261,8 @@ def run_image_stage(
     for env in envs:
         for finding in pin_findings(env.env, env.pins, env.uses):
             out.add(finding, fails=True)
+        for note in env.notes:
+            out.add(note)
 
     refs = sorted({use.ref for env in envs for use in env.uses})
     if not refs:
@@ -322,6 +339,8 @@ def fails(finding: Finding, threshold: Severity) -> bool:
         return False
     if finding.rule_id == SCAN_ERROR:
         return finding.severity > Severity.INFO
+    if finding.rule_id == IMPLICIT:
+        return False
     if finding.rule_id in IMAGE_RULES:
         return True
     return finding.severity >= threshold
@@ -345,4 +364,6 @@ def settings_from_config(
 def env_images(env: str, overlay: Path, repo: Path, objects: Sequence[K8sObject], policy: ImagePolicy) -> EnvImages:
     """What one rendered overlay runs, with its kustomization's `images:` pins."""
     uses = tuple(use for obj in objects for use in images_in_object(obj.doc, env, obj.file, obj.line))
-    return EnvImages(env=env, uses=uses, policy=policy, pins=tuple(image_pins(overlay, display_root=repo)))
+    notes = tuple(note for obj in objects for note in implicit_image_findings(obj.doc, env, obj.file, obj.line))
+    pins = tuple(image_pins(overlay, display_root=repo))
+    return EnvImages(env=env, uses=uses, policy=policy, pins=pins, notes=notes)

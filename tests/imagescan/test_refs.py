@@ -9,7 +9,16 @@ import pytest
 import yaml
 
 from checks import tools
-from checks.imagescan.refs import ImageRef, image_pins, images_in_objects, pin_findings
+from checks.finding import Severity
+from checks.imagescan.refs import (
+    ImageRef,
+    image_pins,
+    images_in_object,
+    images_in_objects,
+    implicit_image_findings,
+    pin_findings,
+)
+from checks.imagescan.stage import fails
 from tests.helpers import write_tree
 
 BASE = {
@@ -126,3 +135,21 @@ def test_pins_the_transformer_did_not_reach_are_reported(rendered: tuple[Path, l
 def test_image_reference_parsing(raw: str, repository: str, tag: str | None, digest: str | None) -> None:
     ref = ImageRef.parse(raw)
     assert (ref.repository, ref.tag, ref.digest) == (repository, tag, digest)
+
+
+def test_cnpg_cluster_without_an_image_is_reported_as_unscannable() -> None:
+    cluster = {
+        "apiVersion": "postgresql.cnpg.io/v1",
+        "kind": "Cluster",
+        "metadata": {"name": "db", "namespace": "shop-prod"},
+        "spec": {"instances": 2},
+    }
+    (note,) = implicit_image_findings(cluster, "prod", "base/database.yaml", 3)
+    assert (note.rule_id, note.severity, note.resource, note.file, note.line) == (
+        "TF-IMAGE-IMPLICIT", Severity.INFO, "Cluster/shop-prod/db", "base/database.yaml", 3,
+    )  # fmt: skip
+    assert images_in_object(cluster, "prod") == []
+    pinned = {**cluster, "spec": {"imageName": "registry.example.net/retail/postgresql:16.4"}}
+    catalog = {**cluster, "spec": {"imageCatalogRef": {"kind": "ImageCatalog", "name": "pg", "major": 16}}}
+    assert implicit_image_findings(pinned, "prod") == implicit_image_findings(catalog, "prod") == []
+    assert not fails(note, Severity.INFO)
