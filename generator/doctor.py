@@ -56,9 +56,10 @@ def schema_report() -> dict[str, Any]:
     return report
 
 
-def healthy(reports: list[ToolReport]) -> bool:
-    return all(r.found and r.matches for r in reports if r.required)
+def healthy(reports: list[ToolReport], schema: dict[str, Any]) -> bool:
+    """Every required tool at its pinned version, and a CRD schema source the gate can use."""
+    return bool(schema["crd_ok"]) and all(r.found and r.matches for r in reports if r.required)
 
 
 def as_json(reports: list[ToolReport], schema: dict[str, Any]) -> dict[str, Any]:
-    return {"ok": healthy(reports), "tools": [asdict(r) for r in reports], "schemas": schema}
+    return {"ok": healthy(reports, schema), "tools": [asdict(r) for r in reports], "schemas": schema}

@@ -43,9 +43,9 @@ def doctor_command(
         out.print(f"  prepared in: {schema['core_cache']}")
         crd_state = "ok" if schema["crd_ok"] else f"[red]{schema.get('crd_error')}[/red]"
         out.print(f"CRD schemas: {schema['crd_source']} ({crd_state})")
-        if not doctor.healthy(reports):
+        if not all(r.found and r.matches for r in reports if r.required):
             out.print("[red]some required tools are missing or at the wrong version: run `make setup`[/red]")
-    raise typer.Exit(0 if doctor.healthy(reports) else 1)
+    raise typer.Exit(0 if doctor.healthy(reports, schema) else 1)
 
 
 def register(app: typer.Typer) -> None:

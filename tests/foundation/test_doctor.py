@@ -65,3 +65,15 @@ def test_setup_twice_is_fast_and_idempotent() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "building" not in proc.stdout and "installing" not in proc.stdout, proc.stdout
     assert "up to date" in proc.stdout
+
+
+def test_missing_crd_schema_dir_makes_doctor_fail(tmp_path: Path) -> None:
+    result = run_cli("doctor", "--format", "json", env={"TENANTFORGE_CRD_SCHEMAS": str(tmp_path / "absent")})
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["ok"] is False
+    assert report["schemas"]["crd_ok"] is False
+    assert "does not exist" in report["schemas"]["crd_error"]
+    text = run_cli("doctor", env={"TENANTFORGE_CRD_SCHEMAS": str(tmp_path / "absent")})
+    assert text.returncode == 1
+    assert "does not exist" in text.stdout
