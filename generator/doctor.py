@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.request
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -49,11 +50,26 @@ def schema_report() -> dict[str, Any]:
     }
     try:
         schemas.crd_schema_location(report["crd_source"])
+        if report["crd_source"].startswith(("http://", "https://")):
+            _probe_catalog(report["crd_source"])
         report["crd_ok"] = True
     except GateError as exc:
         report["crd_ok"] = False
         report["crd_error"] = str(exc)
     return report
+
+
+def _probe_catalog(template: str) -> None:
+    """Fetch one well-known schema from a remote catalog, so an unreachable catalog shows up here, not mid-gate."""
+    url = template.format(group="traefik.io", kind="ingressroute", version="v1alpha1")
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - the scheme is checked above
+            response.read(1)
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise GateError(
+            f"cannot fetch {url} ({reason}); to run air-gapped point TENANTFORGE_CRD_SCHEMAS at a local copy"
+        ) from exc
 
 
 def healthy(reports: list[ToolReport], schema: dict[str, Any]) -> bool:

@@ -92,11 +92,18 @@ class _Running:
         if status == "statusError" and ("could not find schema" in msg or "failed downloading schema" in msg):
             if kind and self.ctx.config.schemas.allows_missing(api_version, kind):
                 return None
+            if self.ctx.crd_source.startswith(("http://", "https://")):
+                where = (
+                    f" in {self.ctx.crd_source} (if that catalog is unreachable from here, point --schemas-dir or "
+                    "TENANTFORGE_CRD_SCHEMAS at a local copy)"
+                )
+            else:
+                where = f" in {self.ctx.crd_source}"
             return Finding(
                 rule_id="TF-SCHEMA-MISSING",
                 severity=Severity.HIGH,
-                message=f"no schema for {api_version}/{kind} (add CRD schemas with --schemas-dir, or list the kind "
-                "in tenantforge.yml schemas.allow_missing)",
+                message=f"no schema for {api_version}/{kind}{where}; add its schema there, or list the kind "
+                "in tenantforge.yml schemas.allow_missing",
                 **common,
             )
         if status == "statusInvalid":

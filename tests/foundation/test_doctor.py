@@ -77,3 +77,14 @@ def test_missing_crd_schema_dir_makes_doctor_fail(tmp_path: Path) -> None:
     text = run_cli("doctor", env={"TENANTFORGE_CRD_SCHEMAS": str(tmp_path / "absent")})
     assert text.returncode == 1
     assert "does not exist" in text.stdout
+
+
+def test_unreachable_crd_catalog_makes_doctor_fail() -> None:
+    # Port 9 on loopback: nothing listens, the connection is refused at once.
+    catalog = "http://127.0.0.1:9/{group}/{kind}_{version}.json"
+    result = run_cli("doctor", "--format", "json", env={"TENANTFORGE_CRD_SCHEMAS": catalog})
+    assert result.returncode == 1
+    schema = json.loads(result.stdout)["schemas"]
+    assert schema["crd_ok"] is False
+    assert "cannot fetch http://127.0.0.1:9/traefik.io/ingressroute_v1alpha1.json" in schema["crd_error"]
+    assert "TENANTFORGE_CRD_SCHEMAS" in schema["crd_error"]
