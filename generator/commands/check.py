@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import sys
 import tempfile
 from enum import StrEnum
@@ -10,11 +12,15 @@ from pathlib import Path
 
 import typer
 
-from checks.errors import ConfigError
+from checks.errors import ConfigError, GateError
 from checks.gate import GateRequest, GateResult, run_gate
 from checks.reports import FORMATS
 from generator.console import err, out
 from generator.routetable import route_table
+
+
+class ReportWriteError(GateError):
+    """A report could not be written to its --output path."""
 
 
 class ReportFormat(StrEnum):
@@ -33,17 +39,48 @@ PULL_OPTION = typer.Option(
 )
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _refuse_unwritable(path: Path) -> None:
+    """Fail before the gate runs when an --output can never be written (a directory, a missing parent)."""
+    if path.is_dir():
+        raise ReportWriteError(f"--output {path}: cannot write the report: Is a directory")
+    target = Path(os.path.realpath(path))
+    if not target.parent.is_dir():
+        raise ReportWriteError(f"--output {path}: cannot write the report: {target.parent} is not a directory")
+
+
 def _write(path: Path, content: str) -> None:
-    """Write atomically: a report file is either complete or untouched."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    """Write a report to `path`: a regular file (or a new path) is replaced atomically, a symlink's target is written,
+    a device or fifo is written directly. Any OS error is one line naming the path (exit 2)."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        try:
+            st: os.stat_result | None = path.stat()
+        except FileNotFoundError:
+            st = None
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            with path.open("w", encoding="utf-8") as fh:
+                fh.write(content)
+            return
+        target = Path(os.path.realpath(path)) if path.is_symlink() else path
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        try:
+            os.fchmod(fd, 0o666 & ~_umask())
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(content)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ReportWriteError(f"--output {path}: cannot write the report: {reason}") from None
 
 
 def _default_repo(overlays: list[Path]) -> Path:
@@ -106,6 +143,8 @@ def pair_reports(formats: list[ReportFormat], outputs: list[Path]) -> list[tuple
     paired: list[tuple[ReportFormat, Path | None]] = [
         (fmt, outputs[i] if i < len(outputs) else None) for i, fmt in enumerate(chosen)
     ]
+    for path in outputs:
+        _refuse_unwritable(path)
     to_stdout = [fmt for fmt, path in paired if path is None]
     if len(to_stdout) > 1:
         raise ConfigError(

@@ -97,6 +97,7 @@ def test_unknown_env_exits_2(repo: Path) -> None:
 
 def test_several_formats_in_one_run(repo: Path, tmp_path: Path) -> None:
     sarif, junit = tmp_path / "out" / "gate.sarif", tmp_path / "out" / "gate.xml"
+    sarif.parent.mkdir()
     result = run_cli(
         "check",
         str(repo),
