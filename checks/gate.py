@@ -36,8 +36,9 @@ MAX_INPUT_BYTES = 64 << 20
 ARGOCD_UNIT = "argocd"
 INPUT_RULE = "TF-GATE-INPUT"
 WAIVER_EXPIRED_RULE = "TF-WAIVER-EXPIRED"
+BUILD_EMPTY_RULE = "TF-BUILD-EMPTY"
 # Findings that mean the gate could not decide: exit 2, whatever else was found.
-UNDECIDABLE = frozenset({GATE_TOOL_RULE, INPUT_RULE, "TF-SCHEMA-MISSING", image_stage.SCAN_ERROR})
+UNDECIDABLE = frozenset({GATE_TOOL_RULE, INPUT_RULE, BUILD_EMPTY_RULE, "TF-SCHEMA-MISSING", image_stage.SCAN_ERROR})
 WAIVABLE_TOOLS = frozenset({policies.TOOL, "trivy-config", *integrity.TOOLS})
 
 # Rules the gate itself reports (the policy rules describe themselves in checks.policies).
@@ -46,6 +47,11 @@ GATE_RULES: Mapping[str, Mapping[str, str]] = MappingProxyType(
         "TF-BUILD": {
             "title": "Overlay does not build",
             "fix": "Run `kustomize build` on the overlay and fix the error it prints.",
+        },
+        BUILD_EMPTY_RULE: {
+            "title": "Overlay rendered no objects",
+            "fix": "Run `kustomize build` on the overlay: an overlay that deploys nothing cannot be gated "
+            "(check its resources list and the kustomize binary in use).",
         },
         "TF-SCHEMA-INVALID": {
             "title": "Object does not match its schema",
@@ -266,6 +272,22 @@ def _render_all(targets: Sequence[_Target], repo: Path, with_argocd: bool) -> li
     return rendered + ([extra] if extra is not None else [])
 
 
+def _empty_renders(rendered: Sequence[kustomize_adapter.Rendered], repo: Path) -> list[Finding]:
+    """Fail closed: an overlay that built without error yet yields no object was not gated at all."""
+    return [
+        Finding(
+            rule_id=BUILD_EMPTY_RULE,
+            severity=Severity.CRITICAL,
+            tool="kustomize",
+            message="kustomize build produced no objects (an empty resources list, or a kustomize that prints nothing)",
+            env=r.env,
+            file=_display(r.overlay, repo),
+        )
+        for r in rendered
+        if r.failure is None and not r.objects and r.env != ARGOCD_UNIT
+    ]
+
+
 def _apply_waivers(findings: Sequence[Finding], waivers: Sequence[Waiver], today: date) -> list[Finding]:
     active = [w for w in waivers if w.expires >= today]
     return [_waive(f, active) for f in findings]
@@ -354,6 +376,7 @@ def run_gate(request: GateRequest, *, today: date | None = None) -> GateResult:
             )
         timings["render"] = time.perf_counter() - t0
         findings.extend(r.failure for r in rendered if r.failure is not None)
+        findings.extend(_empty_renders(rendered, repo))
         objects = sum(len(r.objects) for r in rendered if r.failure is None)
         # The image stage (trivy image) overlaps kubeconform, trivy config and the policies.
         with ThreadPoolExecutor(max_workers=1) as pool:

@@ -42,7 +42,7 @@ def test_regalia_dev_and_prod_overlays_name_the_missing_crd_schemas() -> None:
         str(REGALIA), "--overlay", str(REGALIA / "dev"), "--overlay", str(REGALIA / "prod")
     )
     assert code == 2, summary  # Cilium and Gateway API kinds have no schema here: the gate cannot decide
-    missing = {msg.split(" (")[0] for rule, _, msg in found if rule == "TF-SCHEMA-MISSING"}
+    missing = {msg.split(" (")[0].split(" in ")[0] for rule, _, msg in found if rule == "TF-SCHEMA-MISSING"}
     assert "no schema for gateway.networking.k8s.io/v1/HTTPRoute" in missing
     assert "no schema for cilium.io/v2/CiliumNetworkPolicy" in missing
     files = {file for rule, file, _ in found if rule == "TF-POD-001"}

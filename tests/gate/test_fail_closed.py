@@ -1,0 +1,23 @@
+"""The gate fails closed: an overlay that yields nothing to check is exit 2, never "gate passed"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.helpers import run_cli
+
+
+def test_a_kustomize_that_prints_nothing_cannot_pass(repo: Path) -> None:
+    result = run_cli("check", str(repo), "--env", "prod", env={"TENANTFORGE_KUSTOMIZE": "/bin/true"})
+    assert result.returncode == 2, result.stdout
+    assert "TF-BUILD-EMPTY overlays/prod: kustomize build produced no objects" in result.stdout
+
+
+def test_an_overlay_with_no_resources_cannot_pass(repo: Path) -> None:
+    (repo / "overlays" / "dev" / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n"
+    )
+    result = run_cli("check", str(repo), "--format", "text")
+    assert result.returncode == 2, result.stdout
+    assert "TF-BUILD-EMPTY overlays/dev: kustomize build produced no objects" in result.stdout
+    assert "TF-BUILD-EMPTY overlays/prod" not in result.stdout
