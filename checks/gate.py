@@ -152,7 +152,7 @@ def _discover(request: GateRequest, repo: Path) -> list[_Target]:
         base = repo / "overlays"
         targets = (
             sorted(
-                (_Target(p.name, p) for p in base.iterdir() if p.is_dir() and kustomize_adapter.kustomization_file(p)),
+                (_Target(p.name, p) for p in base.iterdir() if p.is_dir() and _overlay_kustomization(p, repo)),
                 key=lambda t: t.env,
             )
             if base.is_dir()
@@ -167,6 +167,19 @@ def _discover(request: GateRequest, repo: Path) -> list[_Target]:
             raise ConfigError(f"--env {', '.join(unknown)}: no such overlay (available: {', '.join(sorted(known))})")
         targets = [t for t in targets if t.env in request.envs]
     return targets
+
+
+def _overlay_kustomization(folder: Path, repo: Path) -> Path | None:
+    """The overlay's kustomization file; one of the names that is not a regular file is refused, never skipped
+    (skipping would drop a whole environment from the gate)."""
+    for name in kustomize_adapter.KUSTOMIZATION_NAMES:
+        candidate = folder / name
+        if (candidate.exists() or candidate.is_symlink()) and not candidate.is_file():
+            raise ConfigError(
+                f"{_display(candidate, repo)}: not a regular file; an overlay's kustomization must be a file "
+                f"named one of {', '.join(kustomize_adapter.KUSTOMIZATION_NAMES)}"
+            )
+    return kustomize_adapter.kustomization_file(folder)
 
 
 _ANCHOR = re.compile(r"&[A-Za-z0-9_.-]+")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.helpers import run_cli
@@ -21,3 +22,21 @@ def test_an_overlay_with_no_resources_cannot_pass(repo: Path) -> None:
     assert result.returncode == 2, result.stdout
     assert "TF-BUILD-EMPTY overlays/dev: kustomize build produced no objects" in result.stdout
     assert "TF-BUILD-EMPTY overlays/prod" not in result.stdout
+
+
+def test_a_kustomization_that_is_a_directory_is_refused_not_skipped(repo: Path) -> None:
+    kustomization = repo / "overlays" / "prod" / "kustomization.yaml"
+    kustomization.unlink()
+    kustomization.mkdir()
+    result = run_cli("check", str(repo))
+    assert result.returncode == 2, result.stdout
+    assert result.stderr.startswith("error: overlays/prod/kustomization.yaml: not a regular file;"), result.stderr
+
+
+def test_every_kustomization_file_name_kustomize_accepts_is_discovered(repo: Path) -> None:
+    overlays = repo / "overlays"
+    (overlays / "dev" / "kustomization.yaml").rename(overlays / "dev" / "Kustomization")
+    (overlays / "prod" / "kustomization.yaml").rename(overlays / "prod" / "kustomization.yml")
+    result = run_cli("check", str(repo), "--format", "json")
+    assert result.returncode == 0, result.stdout
+    assert [e["name"] for e in json.loads(result.stdout)["environments"]] == ["dev", "prod", "argocd"]
