@@ -26,6 +26,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,6 +49,12 @@ class PushRejected(GitError):
 
 class PushDenied(GitError):
     """The remote refused the push: no permission, protected branch, or a server-side hook."""
+
+
+def single_line(text: str) -> str:
+    """Free text made safe for one line of a commit message or merge request: every run of whitespace or control
+    characters (newlines included) becomes one space, so the text cannot start a line, a paragraph or a trailer."""
+    return " ".join("".join(" " if unicodedata.category(c) == "Cc" else c for c in text).split())
 
 
 def _one_line(text: str) -> str:
@@ -230,7 +237,7 @@ class GitRepo:
         for key, value in trailers:
             if not key or any(c.isspace() or c == ":" for c in key):
                 raise GitError(f"invalid trailer key {key!r}")
-            args += ["--trailer", f"{key}: {' '.join(value.split())}"]
+            args += ["--trailer", f"{key}: {single_line(value)}"]
         self.git(*args, input_text=message.rstrip() + "\n")
         head = self.rev("HEAD")
         if head is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -23,7 +23,7 @@ from checks.finding import Finding
 from checks.gate import GateRequest, GateResult, run_gate
 from generator import __version__
 from generator.errors import UserError
-from generator.gitrepo import GitError, GitRepo
+from generator.gitrepo import GitError, GitRepo, single_line
 from generator.mergerequest import MergeRequest, MergeRequestSpec, default_project, open_merge_request
 from generator.overlays import (
     ImagePin,
@@ -108,14 +108,16 @@ def promote(request: PromoteRequest, log: Callable[[str], None] = lambda _: None
 
 class _Promotion:
     def __init__(self, request: PromoteRequest, log: Callable[[str], None]) -> None:
-        self.req = request
+        # The reason goes into the commit message and the merge request: one line, so it cannot forge trailers.
+        reason = single_line(request.reason) if request.reason is not None else None
+        self.req = replace(request, reason=reason or None)
         self.log = log
 
     # --- guard clauses -----------------------------------------------------------------------------------
 
     def _check_options(self) -> None:
         req = self.req
-        if req.emergency and not (req.reason and req.reason.strip()):
+        if req.emergency and not req.reason:
             raise UserError("--emergency needs --reason TEXT: the reason is recorded in the commit for the audit")
         if req.open_mr and not req.push:
             raise UserError("--open-mr needs --push: a merge request is opened for a pushed branch")
@@ -384,7 +386,7 @@ def _commit_message(
         gate.summary() + _scan_note(req),
     ]
     if req.reason:
-        body += ["", f"Reason: {req.reason.strip()}"]
+        body += ["", f"Reason: {req.reason}"]
     for active in overrides:
         body += ["", f"EMERGENCY: {active.describe()}, overridden."]
     trailers: list[tuple[str, str]] = [("Promote-From", req.source), ("Promote-To", req.target)]
