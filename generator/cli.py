@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 
-import click
 import typer
 
 from checks.errors import GateError
@@ -12,6 +13,8 @@ from generator import __version__
 from generator.commands import check, doctor, fleet, new, promote, scan, seal
 from generator.console import err
 from generator.errors import UserError
+
+DEBUG_ENV = "TENANTFORGE_DEBUG"
 
 app = typer.Typer(
     name="tenantforge",
@@ -40,28 +43,38 @@ def root(
     """Scaffold, gate and roll out GitOps repositories for Odoo tenants on Kubernetes."""
 
 
+def _os_error(exc: OSError) -> str:
+    what = exc.strerror or str(exc)
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    return f"{what} ({' -> '.join(paths)})" if paths else what
+
+
 def main() -> None:
     """Run the CLI; the one place where exceptions become exit codes and one-line messages."""
     command = typer.main.get_command(app)
     try:
-        # standalone_mode=False would let usage errors escape as typer's vendored click exceptions, which the
-        # clauses below (real click) do not match: they printed a traceback. Standalone mode reports them itself
-        # (usage line + one error line, exit 2) and still lets our own exceptions through to the clauses below.
-        code = command.main(prog_name="tenantforge", standalone_mode=True)
-    except click.exceptions.Exit as exc:
-        code = exc.exit_code
-    except click.exceptions.Abort:
-        err.print("aborted")
-        code = 130
-    except click.ClickException as exc:
-        exc.show()
-        code = exc.exit_code
+        # Standalone mode: click reports usage errors (exit 2), --help, --version and Ctrl-C itself and exits;
+        # only our own exceptions (and unexpected ones) come back here.
+        command.main(prog_name="tenantforge", standalone_mode=True)
+        code = 0
     except GateError as exc:
         err.print(f"error: {exc}", markup=False)
         code = 2
     except UserError as exc:
         err.print(f"error: {exc}", markup=False)
         code = 1
+    except OSError as exc:
+        err.print(f"error: {_os_error(exc)}", markup=False)
+        code = 2
     except KeyboardInterrupt:
         code = 130
-    sys.exit(code if isinstance(code, int) else 0)
+    except Exception as exc:
+        if os.environ.get(DEBUG_ENV) == "1":
+            traceback.print_exc()
+        err.print(
+            f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())} — "
+            f"rerun with {DEBUG_ENV}=1 for the traceback",
+            markup=False,
+        )
+        code = 3
+    sys.exit(code)

@@ -99,8 +99,11 @@ def render(dest: Path, answers_path: Path, *, template: str | None = None, vcs_r
     dest = dest.absolute()
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise UserError(f"{dest} exists and is not an empty directory; choose a new destination")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    except OSError as exc:
+        raise UserError(f"{dest}: cannot create the destination here ({exc.strerror or exc})") from exc
     out = staging / "tenant"
     try:
         with warnings.catch_warnings():
