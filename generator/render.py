@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from checks.tools import checkout_root
+from checks.yamlsafe import YamlError, load_one
 from generator.errors import UserError
 
 BLUEPRINT_ENV = "TENANTFORGE_BLUEPRINT"
@@ -51,13 +50,11 @@ def load_answers(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise UserError(f"{path}: cannot read the answers file ({exc.strerror or exc})") from exc
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise UserError(f"{path}:{where} is not valid YAML") from exc
+        data = load_one(text)
+    except YamlError as exc:
+        raise UserError(f"{path}: {exc} (not valid YAML)") from exc
     if data is None:
-        return {}
+        raise UserError(f"{path}: the answers file is empty; write one `question: answer` per line")
     if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
         raise UserError(f"{path}: must be a YAML mapping of question names to answers")
     return {k: v for k, v in data.items() if not k.startswith("_")}
@@ -87,6 +84,21 @@ def _absolute_source(template: str) -> str:
     if not path.exists():
         raise UserError(f"blueprint source {template} does not exist")
     return str(path.resolve())
+
+
+def _check_template(template: Any, source: str, vcs_ref: str | None) -> None:
+    """Problems of the blueprint itself are named as such, not blamed on the answers file."""
+    try:
+        root: Path = template.local_abspath
+    except ValueError as exc:
+        if vcs_ref is not None and str(exc).startswith("Unknown revision"):
+            raise UserError(
+                f"--vcs-ref {vcs_ref}: no such tag, branch or commit in the blueprint repository {source}"
+            ) from exc
+        raise UserError(f"blueprint {source}: {_one_line(str(exc))}") from exc
+    if not any(p.is_file() and p.suffix.lower() in {".yml", ".yaml"} for p in root.glob("copier.*")):
+        at = f" at {vcs_ref}" if vcs_ref else ""
+        raise UserError(f"blueprint {source}{at} has no copier.yml: it is not a Copier template")
 
 
 def render(dest: Path, answers_path: Path, *, template: str | None = None, vcs_ref: str | None = None) -> RenderResult:
@@ -121,6 +133,7 @@ def render(dest: Path, answers_path: Path, *, template: str | None = None, vcs_r
                 cleanup_on_error=False,
             )
             with worker:
+                _check_template(worker.template, source, vcs_ref)
                 unknown = sorted(set(answers) - set(worker.template.questions_data))
                 if unknown:
                     raise UserError(

@@ -25,8 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import yaml
-
+from checks.yamlsafe import YamlError, load_one
 from generator.errors import UserError
 
 DEFAULT_ANSWERS_FILE = ".copier-answers.yml"
@@ -142,11 +141,10 @@ def load_inventory(path: Path) -> Inventory:
     if not path.is_file():
         raise InventoryError(f"{path}: fleet inventory not found (pass --inventory PATH)")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else ""
-        raise _fail(path, where, f"not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+        data = load_one(path.read_text(encoding="utf-8"))
+    except YamlError as exc:
+        where, _, problem = str(exc).partition(": ") if str(exc).startswith("line ") else ("", "", str(exc))
+        raise _fail(path, where, f"not valid YAML ({problem})") from None
     if not isinstance(data, Mapping):
         raise _fail(path, "", "must be a mapping with `version` and `tenants`")
     _unknown_keys(path, "", data, _TOP_KEYS)

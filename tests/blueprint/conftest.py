@@ -200,3 +200,9 @@ def trivy_config(directory: Path, output: Path) -> list[dict[str, Any]]:
         for m in result.get("Misconfigurations") or []
         if m.get("Status") == "FAIL"
     ]
+
+
+@pytest.fixture(scope="module")
+def valid_answers(answers_for: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+    """Answers for a valid tenant `acme-shop`: start from these and change one thing."""
+    return answers_for({"tenant_slug": "acme-shop"})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,11 +56,6 @@ BAD: dict[str, tuple[dict[str, Any], str, str]] = {
         "sealed", "tenantforge seal",
     ),
 }  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def valid_answers(answers_for: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
-    return answers_for({"tenant_slug": "acme-shop"})
 
 
 @pytest.mark.parametrize("case", sorted(BAD))

@@ -125,6 +125,10 @@ def test_select_and_shards(small_fleet: tuple[Path, dict[str, TenantRepo]]) -> N
             "fleet.yaml: hosting.provider: 'bitbucket' is not allowed (allowed: github, gitlab)",
         ),
         ("version: 1\ntenants: [\n", "fleet.yaml: line 3: not valid YAML"),
+        (
+            "version: 1\ntenants:\n  - name: a\n    url: /x\n    name: b\n",
+            "fleet.yaml: line 5: not valid YAML (duplicate key 'name')",
+        ),
     ],
 )
 def test_an_invalid_inventory_is_one_line_naming_the_key(tmp_path: Path, content: str, message: str) -> None:
