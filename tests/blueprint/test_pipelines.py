@@ -32,3 +32,23 @@ def test_gitlab_template_passes_the_gitlab_ci_schema_and_publishes_reports() -> 
     text = GITLAB.read_text()
     assert "junit: gate-junit.xml" in text and "codequality: gate-codequality.json" in text
     assert "--format junit --output gate-junit.xml" in text
+
+
+def test_promotion_starts_by_itself_when_staging_changes_on_both_providers() -> None:
+    """After a change to overlays/staging/ lands on the tracked branch, CI promotes staging to prod (issue 6)."""
+    import yaml
+
+    tenant = ROOT / "examples" / "rendered" / "nordmarkt"
+    github = yaml.safe_load((tenant / ".github" / "workflows" / "promote.yml").read_text())
+    triggers = github[True]  # YAML 1.1 reads the key `on` as a boolean
+    assert triggers["push"] == {"branches": ["main"], "paths": ["overlays/staging/**"]}
+    assert "workflow_dispatch" in triggers
+    step = github["jobs"]["promote"]["steps"][-1]["with"]
+    assert step["from"] == "${{ inputs.from || 'staging' }}"
+    assert step["to"] == "${{ inputs.to || 'prod' }}"
+    assert github["jobs"]["promote"]["permissions"] == {"contents": "write", "pull-requests": "write"}
+    assert github["permissions"] == {}
+    gitlab = yaml.safe_load((tenant / ".gitlab-ci.yml").read_text())
+    rules = gitlab["promote-staging-to-prod"]["rules"]
+    assert rules[0]["if"] == '$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH && $CI_PIPELINE_SOURCE == "push"'
+    assert rules[0]["changes"] == ["overlays/staging/**/*"]
