@@ -33,6 +33,16 @@ BAD: dict[str, tuple[dict[str, Any], str, str]] = {
                             "image_tags", "pinned by digest"),
     "admin CIDR": ({"admin_cidrs": ["10.0.0.300/24"]}, "admin_cidrs", "IPv4 CIDR"),
     "admin CIDR open to all": ({"admin_cidrs": ["0.0.0.0/0"]}, "admin_cidrs", "everyone"),
+    "admin CIDR with host bits": (
+        {"admin_cidrs": ["192.0.2.0/28", "10.0.0.1/16"]},
+        "admin_cidrs",
+        "'10.0.0.1/16' has host bits set; use the network address 10.0.0.0/16",
+    ),
+    "admin CIDR with host bits in a /29": (
+        {"admin_cidrs": ["198.51.100.77/29"]},
+        "admin_cidrs",
+        "use the network address 198.51.100.72/29",
+    ),
     "backup cron with five fields": ({"backup_schedule": "0 2 * * *"}, "backup_schedule", "six cron fields"),
     "backup cron out of range": ({"backup_schedule": "0 0 25 * * *"}, "backup_schedule", "out of range"),
     "freeze window cron": (
