@@ -37,6 +37,8 @@ def parse_values(lines: Iterable[str], source: str) -> dict[str, str]:
             raise UserError(f"{source} line {number}: expected KEY=VALUE with KEY of letters, digits, '-', '_' or '.'")
         if key in values:
             raise UserError(f"{source} line {number}: key {key} given twice")
+        if not value:
+            raise UserError(f"{source} line {number}: {key} has an empty value; a sealed secret needs a value")
         values[key] = value
     return values
 

@@ -37,6 +37,8 @@ def seal_command(  # noqa: PLR0917 (typer maps parameters to options)
             values[key] = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise UserError(f"--from-file {key}: cannot read {path} ({exc.strerror or exc})") from exc
+        if not values[key]:
+            raise UserError(f"--from-file {key}: {path} is empty; a sealed secret needs a value")
     sealed = sealing.seal(cert, namespace, name, values)
     if answers is not None and env is not None:
         sealing.write_into_answers(answers, env, namespace, name, sealed)

@@ -65,6 +65,13 @@ def test_sealed_values_decrypt_only_as_that_secret_in_that_namespace(pair: tuple
     [
         ("just-a-value\n", (), "acme-shop-prod", "stdin line 1: expected KEY=VALUE"),
         ("a=1\na=2\n", (), "acme-shop-prod", "stdin line 2: key a given twice"),
+        ("b=1\na=\n", (), "acme-shop-prod", "stdin line 2: a has an empty value; a sealed secret needs a value"),
+        (
+            "",
+            ("--from-file", "x=/dev/null"),
+            "acme-shop-prod",
+            "--from-file x: /dev/null is empty; a sealed secret needs a value",
+        ),
         ("", (), "acme-shop-prod", "nothing to seal"),
         ("a=1\n", (), "Acme_Prod", "--namespace 'Acme_Prod' is not a namespace name"),
         ("", ("--from-file", "x=/nonexistent/file"), "acme-shop-prod", "--from-file x: cannot read /nonexistent/file"),
