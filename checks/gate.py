@@ -28,6 +28,7 @@ from checks.errors import ConfigError, GateError
 from checks.finding import Finding, Severity
 from checks.imagescan import stage as image_stage
 from checks.imagescan.trivyignore import load_trivyignore
+from checks.integrity import rules as integrity_rules
 from checks.integrity.routes import RouteRow
 from checks.manifests import K8sObject, parse_rendered
 from checks.yamlsafe import YamlError, load_all
@@ -167,6 +168,30 @@ def _discover(request: GateRequest, repo: Path) -> list[_Target]:
             raise ConfigError(f"--env {', '.join(unknown)}: no such overlay (available: {', '.join(sorted(known))})")
         targets = [t for t in targets if t.env in request.envs]
     return targets
+
+
+_TRIVY_CHECK_ID = re.compile(r"^(?:KSV-?\d+|AVD-[A-Z0-9-]+)$")
+
+
+def _check_config_against_repo(config: Config, request: GateRequest, repo: Path) -> None:
+    """tenantforge.yml keys that can never match anything are typos the gate must not accept silently."""
+    label = config.source.name if config.source else CONFIG_NAME
+    if not request.overlays:
+        available = {t.env for t in _discover(replace(request, envs=()), repo)}
+        unknown = sorted(set(config.environments) - available - {ARGOCD_UNIT})
+        if unknown:
+            raise ConfigError(
+                f"{label}: environments.{unknown[0]}: no overlay of that name "
+                f"(overlays found: {', '.join(sorted(available))}); keys are overlays/<env> directory names"
+            )
+    known = {rule.id for rule in policies.REGISTRY} | set(GATE_RULES) | set(integrity_rules.RULES)
+    for waiver in config.waivers:
+        if waiver.rule not in known and not _TRIVY_CHECK_ID.match(waiver.rule):
+            raise ConfigError(
+                f"{label}: waivers[{waiver.index}].rule: {waiver.rule!r} is neither a tenantforge rule id nor a trivy "
+                "check id (KSV-0014, AVD-KSV-0014); copy the rule_id of the finding from "
+                "`tenantforge check --format json` or the text report"
+            )
 
 
 def _overlay_kustomization(folder: Path, repo: Path) -> Path | None:
@@ -361,6 +386,7 @@ def run_gate(request: GateRequest, *, today: date | None = None) -> GateResult:
         raise ConfigError(f"{request.repo}: not a directory")
     config = load_config(request.config_path or repo / CONFIG_NAME, required=request.config_path is not None)
     targets = _discover(request, repo)
+    _check_config_against_repo(config, request, repo)
     k8s_version = schemas.check_version(
         request.k8s_version or config.kubernetes_version or schemas.default_k8s_version()
     )
@@ -388,8 +414,7 @@ def run_gate(request: GateRequest, *, today: date | None = None) -> GateResult:
                 Finding(rule_id=GATE_TOOL_RULE, severity=Severity.CRITICAL, tool="kustomize", message=str(exc))
             )
         timings["render"] = time.perf_counter() - t0
-        findings.extend(r.failure for r in rendered if r.failure is not None)
-        findings.extend(_empty_renders(rendered, repo))
+        findings.extend([*(r.failure for r in rendered if r.failure is not None), *_empty_renders(rendered, repo)])
         objects = sum(len(r.objects) for r in rendered if r.failure is None)
         # The image stage (trivy image) overlaps kubeconform, trivy config and the policies.
         with ThreadPoolExecutor(max_workers=1) as pool:
