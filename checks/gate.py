@@ -343,9 +343,24 @@ def _waive(finding: Finding, active: Sequence[Waiver]) -> Finding:
     return finding
 
 
-def _expired(config: Config, today: date) -> list[Finding]:
+def _expired(config: Config, today: date, *, image_stage_ran: bool) -> list[Finding]:
+    """Expired waivers fail the gate. Expired vulnerability waivers are reported by the image stage when it runs,
+    here otherwise: a stale waiver must not go unnoticed just because this run did not scan images."""
     config_file = config.source.name if config.source else CONFIG_NAME
-    return [
+    stale_vulns = [] if image_stage_ran else [w for w in config.vulnerability_waivers if w.expires < today]
+    vulns = [
+        Finding(
+            rule_id=WAIVER_EXPIRED_RULE,
+            severity=Severity.CRITICAL,
+            tool="gate",
+            message=f"vulnerability waiver for {w.id} on {w.image} ({w.owner}: {w.reason}) "
+            f"expired on {w.expires.isoformat()}",
+            file=config_file,
+            details={"vulnerability_waiver": w.index},
+        )
+        for w in stale_vulns
+    ]
+    return vulns + [
         Finding(
             rule_id=WAIVER_EXPIRED_RULE,
             severity=Severity.CRITICAL,
@@ -431,7 +446,7 @@ def run_gate(request: GateRequest, *, today: date | None = None) -> GateResult:
         findings.extend([*_merge(own, tool_findings), *images.result()])
 
     findings = _apply_waivers(findings, config.waivers, today)
-    findings.extend(_expired(config, today))
+    findings.extend(_expired(config, today, image_stage_ran=request.images or request.only_images))
     findings = [_with_gate_info(f) for f in findings]
     findings.sort(key=lambda f: (f.env or "", -f.severity, f.rule_id, f.file or "", f.line or 0, f.name or ""))
     result = GateResult(

@@ -42,3 +42,15 @@ def test_a_waiver_for_no_known_rule_is_a_config_error(repo: Path, rule: str) -> 
     assert result.returncode == 2
     assert result.stderr.startswith(f"error: tenantforge.yml: waivers[0].rule: '{rule}' is neither"), result.stderr
     assert "--format json" in result.stderr
+
+
+def test_an_expired_vulnerability_waiver_fails_the_gate_without_images(repo: Path) -> None:
+    config = repo / "tenantforge.yml"
+    config.write_text(
+        config.read_text()
+        + "vulnerability_waivers:\n- {id: CVE-2024-12345, reason: unreachable, owner: sec@acme.example, "
+        "expires: 2020-01-01}\n"
+    )
+    result = run_cli("check", str(repo), "--env", "dev")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "TF-WAIVER-EXPIRED tenantforge.yml: vulnerability waiver for CVE-2024-12345 on * " in result.stdout
