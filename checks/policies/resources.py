@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from decimal import Decimal
 
 from checks.finding import Severity
 from checks.manifests import K8sObject
@@ -69,3 +71,46 @@ def probes_set(obj: K8sObject, ctx: RuleContext) -> Iterator[str]:
         missing = [p for p in ("readinessProbe", "livenessProbe") if not c.spec.get(p)]
         if missing:
             yield f"{c.label} has no {' or '.join(missing)}"
+
+
+_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E))?$")
+_SUFFIX = {
+    **{s: Decimal(1024) ** (i + 1) for i, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))},
+    **{"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3")},
+    **{s: Decimal(1000) ** (i + 1) for i, s in enumerate(("k", "M", "G", "T", "P", "E"))},
+}
+
+
+def quantity(value: object) -> Decimal | None:
+    """A Kubernetes resource quantity (`250m`, `1.5Gi`, `2e3`, `4`) as a number; None if it is not one."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    match = _QUANTITY.match(str(value).strip())
+    if match is None:
+        return None
+    number, exponent, suffix = match.groups()
+    if exponent:
+        return Decimal(number + exponent)
+    return Decimal(number) * _SUFFIX.get(suffix or "", Decimal(1))
+
+
+@family.rule(
+    "TF-RES-004",
+    Severity.HIGH,
+    "Container requests more than its limit",
+    rationale="The API server rejects a pod whose request exceeds its limit, so the rollout fails at apply time.",
+    fix="Lower `resources.requests` or raise `resources.limits` so that every request is at most its limit.",
+    references=("Kubernetes resource management: requests must not exceed limits",),
+)
+@per_object()
+def requests_within_limits(obj: K8sObject, ctx: RuleContext) -> Iterator[str]:
+    pod = pod_spec(obj)
+    if pod is None:
+        return
+    for c in containers(pod):
+        resources = as_dict(c.spec.get("resources"))
+        requests, limits = as_dict(resources.get("requests")), as_dict(resources.get("limits"))
+        for name in sorted(set(requests) & set(limits)):
+            request, limit = quantity(requests[name]), quantity(limits[name])
+            if request is not None and limit is not None and request > limit:
+                yield f"{c.label} requests {name} {requests[name]} above its limit {limits[name]}"
