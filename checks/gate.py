@@ -105,6 +105,7 @@ class GateResult:
     objects: int = 0
     image_thresholds: Mapping[str, Severity] = field(default_factory=lambda: MappingProxyType({}))
     routes: tuple[RouteRow, ...] = ()  # the Traefik expectation table, when the routes stage ran
+    command: str = "gate"  # what the summary line calls this run: "gate" (check, promote, fleet) or "scan"
 
     def failing(self, finding: Finding) -> bool:
         """Whether this finding fails the gate (unwaived, at or above its environment's threshold)."""
@@ -120,13 +121,11 @@ class GateResult:
     def summary(self) -> str:
         failing = sum(1 for f in self.findings if self.failing(f))
         waived = sum(1 for f in self.findings if f.waived_by)
-        state = {0: "passed", 1: "failed", 2: "could not run"}[self.exit_code]
+        state = {0: "passed", 1: "failed", 2: "could not decide"}[self.exit_code]
         passed = max(self.checks - len(self.findings), 0)
-        envs = len(self.envs)
-        return (
-            f"gate {state}: {envs} environment{'s' if envs != 1 else ''}, {failing} failing, {waived} waived, "
-            f"{passed} checks passed"
-        )
+        envs = len([e for e in self.envs if e != ARGOCD_UNIT])
+        units = f"{envs} environment{'s' if envs != 1 else ''}" + (" + argocd" if ARGOCD_UNIT in self.envs else "")
+        return f"{self.command} {state}: {units}, {failing} failing, {waived} waived, {passed} checks passed"
 
 
 @dataclass(frozen=True)
@@ -467,7 +466,12 @@ def run_gate(request: GateRequest, *, today: date | None = None) -> GateResult:
     else:
         code = 0
     timings["total"] = time.perf_counter() - started
-    return replace(result, exit_code=code, timings=MappingProxyType(timings))
+    return replace(
+        result,
+        exit_code=code,
+        timings=MappingProxyType(timings),
+        command="scan" if request.only_images else "gate",
+    )
 
 
 def _images(

@@ -51,8 +51,8 @@ class ScanError(GateError):
 
 def fetch_hint(cache_dir: Path) -> str:
     return (
-        f"on a machine with network access run `trivy image --download-db-only --cache-dir {cache_dir}` "
-        f"and copy {cache_dir / 'db'} here"
+        f"on a machine with network access run `trivy image --download-db-only --cache-dir {cache_dir}`, "
+        f"then copy the {cache_dir / 'db'} it fills to the same path on this machine"
     )
 
 

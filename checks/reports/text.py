@@ -41,7 +41,8 @@ def render(result: GateResult, color: bool = False) -> str:
             console.print(f"  [{_STYLE[severity]}]{severity.label.upper()}[/]")
             for f in group:
                 state = "waived" if f.waived_by else ("FAIL" if result.failing(f) else "warn")
-                line = f"    {state:<6} {f.rule_id} {_where(f)}: {f.message}"
+                head = " ".join(p for p in (f.rule_id, _where(f)) if p)
+                line = f"    {state:<6} {head}: {f.message}"
                 console.print(line, markup=False, style="dim" if f.waived_by else None)
                 if f.waived_by:
                     console.print(f"           waived by {f.waived_by}", markup=False, style="dim")

@@ -88,7 +88,7 @@ def test_unknown_kind_cannot_be_decided(repo: Path) -> None:
     assert result.exit_code == 2
     (message,) = _only(result, "TF-SCHEMA-MISSING")
     assert message.startswith("overlays/dev/gizmo.yaml:1 no schema for example.net/v1/Gizmo")
-    assert result.summary().startswith("gate could not run: 1 environment, 1 failing")
+    assert result.summary().startswith("gate could not decide: 1 environment, 1 failing")
 
     config = repo / "tenantforge.yml"
     config.write_text(config.read_text() + "schemas:\n  allow_missing: [example.net/v1/Gizmo]\n")

@@ -95,7 +95,7 @@ def test_scan_passes_when_every_failing_cve_is_waived(world: World, tenant_image
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr
     data = report(result.stdout)
     assert cves(data, failing=False) == {(e, c) for e in ("dev", "prod") for c in ODOO_FAILING}
-    assert data["summary"] == "gate passed: 2 environments, 0 failing, 6 waived, 0 checks passed"
+    assert data["summary"] == "scan passed: 2 environments, 0 failing, 6 waived, 0 checks passed"
 
 
 def test_scan_fails_on_an_expired_vulnerability_waiver(world: World, tenant_images: Path, tmp_path: Path) -> None:
@@ -114,6 +114,7 @@ def test_stale_db_blocks_prod_and_warns_in_dev(world: World, tenant_images: Path
     dev = run_cli("scan", str(repo), "--env", "dev", env=env)
     assert dev.returncode == 0, dev.stdout + dev.stderr
     assert "scan error (on_scan_error: warn)" in dev.stdout
+    assert "TF-SCAN-ERROR: " in dev.stdout and "TF-SCAN-ERROR :" not in dev.stdout  # no empty resource
     both = run_cli("scan", str(repo), "--format", "json", env=env)
     assert both.returncode == 2
     errors = [f for f in report(both.stdout)["findings"] if f["rule_id"] == "TF-SCAN-ERROR"]
@@ -140,7 +141,7 @@ def test_scan_reports_sarif_and_junit(world: World, tenant_images: Path, tmp_pat
         "--format", "junit", "--output", str(junit), env=cache_env(world, tmp_path),
     )  # fmt: skip
     assert result.returncode == 1
-    assert result.stderr.strip() == "gate failed: 1 environment, 3 failing, 0 waived, 0 checks passed"
+    assert result.stderr.strip() == "scan failed: 1 environment, 3 failing, 0 waived, 0 checks passed"
     run = json.loads(sarif.read_text())["runs"][0]
     rules = {r["id"]: r for r in run["tool"]["driver"]["rules"]}
     assert set(rules) - {"TF-IMAGE-IMPLICIT"} == ODOO_FAILING  # the tenant's CNPG Cluster names no image
