@@ -56,7 +56,8 @@ def _refuse_unwritable(path: Path) -> None:
 
 def _write(path: Path, content: str) -> None:
     """Write a report to `path`: a regular file (or a new path) is replaced atomically, a symlink's target is written,
-    a device or fifo is written directly. Any OS error is one line naming the path (exit 2)."""
+    a device or fifo (or anything under /dev, /proc: /dev/stdout may be a shell's log file) is written directly.
+    Any OS error is one line naming the path (exit 2)."""
     try:
         try:
             st: os.stat_result | None = path.stat()
@@ -64,8 +65,9 @@ def _write(path: Path, content: str) -> None:
             st = None
         if st is not None and stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
-        if st is not None and not stat.S_ISREG(st.st_mode):
-            with path.open("w", encoding="utf-8") as fh:
+        special = path.absolute().is_relative_to("/dev") or path.absolute().is_relative_to("/proc")
+        if st is not None and (special or not stat.S_ISREG(st.st_mode)):
+            with path.open("a", encoding="utf-8") as fh:  # never truncate what a shell redirect points at
                 fh.write(content)
             return
         target = Path(os.path.realpath(path)) if path.is_symlink() else path

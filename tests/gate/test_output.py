@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 import threading
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_cli
+from tests.helpers import CLI, run_cli
 
 
 def test_regular_file_symlink_and_fifo_are_written_where_they_point(repo: Path, tmp_path: Path) -> None:
@@ -49,3 +50,16 @@ def test_an_unwritable_output_is_one_line_and_exit_2(repo: Path, tmp_path: Path,
     )
     if target == "/dev/full":
         assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+
+
+def test_dev_stdout_redirected_to_a_file_is_written_not_replaced(repo: Path, tmp_path: Path) -> None:
+    log = tmp_path / "log.txt"
+    log.write_text("earlier line\n")
+    with log.open("a") as fh:
+        proc = subprocess.run(
+            [str(CLI), "check", str(repo), "--env", "dev", "--format", "json", "--output", "/dev/stdout"],
+            stdout=fh, stderr=subprocess.PIPE, text=True, check=False, timeout=300,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    text = log.read_text()
+    assert text.startswith("earlier line\n{") and json.loads(text.split("\n", 1)[1])["status"] == "passed"
