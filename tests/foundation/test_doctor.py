@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
 from checks import tools
-from tests.helpers import ROOT, run_cli
+from tests.helpers import CLI, ROOT, run_cli
 
 
 def test_doctor_finds_every_pinned_tool_at_its_version() -> None:
@@ -88,3 +89,14 @@ def test_unreachable_crd_catalog_makes_doctor_fail() -> None:
     assert schema["crd_ok"] is False
     assert "cannot fetch http://127.0.0.1:9/traefik.io/ingressroute_v1alpha1.json" in schema["crd_error"]
     assert "TENANTFORGE_CRD_SCHEMAS" in schema["crd_error"]
+
+
+def test_doctor_table_is_not_truncated_in_a_log() -> None:
+    """CI logs are not terminals: tool paths must appear whole, not cut at 80 columns."""
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    result = subprocess.run([str(CLI), "doctor"], capture_output=True, text=True, env=env, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in tools.pins():
+        path = tools.find_tool(name)
+        assert path is not None
+        assert str(path) in result.stdout
