@@ -173,28 +173,6 @@ class PodTemplate:
         return self.ports.get(port)
 
 
-def label_selector_matches(selector: Any, labels: Mapping[str, str]) -> bool:
-    """Kubernetes LabelSelector semantics: matchLabels AND every matchExpression; `{}` selects everything."""
-    sel = as_map(selector)
-    for key, value in str_map(sel.get("matchLabels")).items():
-        if labels.get(key) != value:
-            return False
-    for expr in as_list(sel.get("matchExpressions")):
-        key = str(dig(expr, "key") or "")
-        operator = str(dig(expr, "operator") or "")
-        values = [str(v) for v in as_list(dig(expr, "values"))]
-        present = key in labels
-        if operator == "In" and not (present and labels[key] in values):
-            return False
-        if operator == "NotIn" and present and labels[key] in values:
-            return False
-        if operator == "Exists" and not present:
-            return False
-        if operator == "DoesNotExist" and present:
-            return False
-    return True
-
-
 def map_selector_matches(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
     """A Service-style equality selector; an empty one selects nothing (the Service gets no endpoints)."""
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())

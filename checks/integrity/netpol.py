@@ -30,10 +30,10 @@ from checks.integrity.model import (
     as_map,
     dig,
     image_name,
-    label_selector_matches,
     str_map,
 )
 from checks.integrity.rules import finding
+from checks.selectors import label_selector_matches
 
 BARMAN_PLUGIN = "barman-cloud.cloudnative-pg.io"
 

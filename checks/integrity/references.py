@@ -16,11 +16,11 @@ from checks.integrity.model import (
     as_list,
     as_map,
     dig,
-    label_selector_matches,
     map_selector_matches,
     str_map,
 )
 from checks.integrity.rules import finding
+from checks.selectors import label_selector_matches
 
 TRAEFIK_GROUP = "traefik.io"
 BARMAN_GROUP = "barmancloud.cnpg.io"

@@ -15,8 +15,8 @@ from checks.policies.rule import (
     per_object,
     pod_metadata,
     replicas,
-    selector_matches,
 )
+from checks.selectors import label_selector_matches
 
 family = Family("availability")
 
@@ -58,7 +58,7 @@ def pdb_for_replicated(ctx: RuleContext) -> Iterator[Hit]:
         labels = as_dict(pod_metadata(obj).get("labels"))
         covered = any(
             b.namespace == obj.namespace
-            and selector_matches(as_dict(b.spec.get("selector")), labels)
+            and label_selector_matches(as_dict(b.spec.get("selector")), labels)
             and as_dict(b.spec.get("selector"))
             for b in budgets
         )

@@ -215,25 +215,6 @@ def effective(container: Container, pod: Mapping[str, Any], key: str) -> Any:
     return as_dict(pod.get("securityContext")).get(key)
 
 
-def selector_matches(selector: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
-    """Label-selector semantics (matchLabels + matchExpressions); an empty selector matches everything."""
-    match_labels = as_dict(selector.get("matchLabels"))
-    if any(labels.get(k) != v for k, v in match_labels.items()):
-        return False
-    for expr in dicts(selector.get("matchExpressions")):
-        key, op, values = str(expr.get("key")), expr.get("operator"), as_list(expr.get("values"))
-        present = key in labels
-        if op == "In" and (not present or labels.get(key) not in values):
-            return False
-        if op == "NotIn" and present and labels.get(key) in values:
-            return False
-        if op == "Exists" and not present:
-            return False
-        if op == "DoesNotExist" and present:
-            return False
-    return True
-
-
 def replicas(obj: K8sObject) -> int:
     value = obj.spec.get("replicas", 1)
     return value if isinstance(value, int) and not isinstance(value, bool) else 1
