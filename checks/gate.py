@@ -22,7 +22,7 @@ from types import MappingProxyType
 from checks import integrity, policies, schemas
 from checks.adapters import CHECKERS
 from checks.adapters import kustomize as kustomize_adapter
-from checks.adapters.base import GATE_TOOL_RULE, CheckContext, Outcome, Unit, Workspace
+from checks.adapters.base import GATE_TOOL_RULE, CheckContext, Member, Pending, Unit, publish
 from checks.config import CONFIG_NAME, Config, Environment, Waiver, load_config
 from checks.errors import ConfigError, GateError
 from checks.finding import Finding, Severity
@@ -393,8 +393,36 @@ def _with_gate_info(finding: Finding) -> Finding:
 
 def run_gate(request: GateRequest, *, today: date | None = None) -> GateResult:
     """Gate a Kustomize repository. Raises `ConfigError` for an invalid tenantforge.yml or unknown --env."""
+    (result,) = run_gates([request], today=today)
+    if isinstance(result, GateError):
+        raise result
+    return result
+
+
+@dataclass
+class _Job:
+    """One request on its way through the gate."""
+
+    request: GateRequest
+    repo: Path
+    config: Config
+    targets: list[_Target]
+    k8s_version: str
+    crd_source: str
+    env_configs: dict[str, Environment]
+    with_argocd: bool
+    started: float
+    findings: list[Finding] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    rendered: list[kustomize_adapter.Rendered] = field(default_factory=list)
+    units: list[Unit] = field(default_factory=list)
+    refused: bool = False
+    checks: int = 0
+    routes: list[RouteRow] = field(default_factory=list)
+
+
+def _prepare(request: GateRequest) -> _Job:
     started = time.perf_counter()
-    today = today or date.today()
     repo = request.repo.resolve()
     if not repo.is_dir():
         raise ConfigError(f"{request.repo}: not a directory")
@@ -409,55 +437,122 @@ def run_gate(request: GateRequest, *, today: date | None = None) -> GateResult:
     with_argocd = not (request.envs or request.overlays or request.only_images) and (repo / ARGOCD_UNIT).is_dir()
     if with_argocd:
         env_configs[ARGOCD_UNIT] = config.environment(ARGOCD_UNIT)
-    thresholds = MappingProxyType({name: env.threshold for name, env in env_configs.items()})
-    envs = tuple(env_configs)
+    job = _Job(request, repo, config, targets, k8s_version, crd_source, env_configs, with_argocd, started)
+    job.findings = _screen_inputs(_screen_roots(repo, targets))
+    job.refused = bool(job.findings)
+    return job
 
-    timings: dict[str, float] = {}
-    findings: list[Finding] = []
-    checks, objects, route_rows = 0, 0, list[RouteRow]()
-    refused = _screen_inputs(_screen_roots(repo, targets))
-    if refused:
-        findings.extend(refused)
-    else:
-        t0 = time.perf_counter()
+
+def run_gates(requests: Sequence[GateRequest], *, today: date | None = None) -> list[GateResult | GateError]:
+    """Gate several repositories at once, each exactly as `run_gate` would, but with one run of each tool for all
+    of them (the fleet gates many tenants this way); a request that cannot be gated gets its error in its slot."""
+    today = today or date.today()
+    jobs: list[_Job | GateError] = []
+    for request in requests:
         try:
-            rendered = _render_all(targets, repo, with_argocd)
+            jobs.append(_prepare(request))
         except GateError as exc:
-            rendered = []
-            findings.append(
-                Finding(rule_id=GATE_TOOL_RULE, severity=Severity.CRITICAL, tool="kustomize", message=str(exc))
-            )
-        timings["render"] = time.perf_counter() - t0
-        findings.extend([*(r.failure for r in rendered if r.failure is not None), *_empty_renders(rendered, repo)])
-        objects = sum(len(r.objects) for r in rendered if r.failure is None)
-        # The image stage (trivy image) overlaps kubeconform, trivy config and the policies.
+            jobs.append(exc)
+    ready = [j for j in jobs if isinstance(j, _Job) and not j.refused]
+    groups: dict[tuple[str, str], list[_Job]] = {}
+    for job in ready:
+        if not job.request.only_images:
+            groups.setdefault((job.k8s_version, job.crd_source), []).append(job)
+    with tempfile.TemporaryDirectory(prefix="tf-gate-") as tmp:
+        roots = {key: Path(tmp) / f"g{n}" for n, key in enumerate(groups)}
+        early = {
+            key: {name: c.start(roots[key], *key) for name, c in CHECKERS.items() if c.early_start} for key in groups
+        }
+        _render_jobs(ready)
         with ThreadPoolExecutor(max_workers=1) as pool:
-            images = pool.submit(_images, request, repo, config, rendered=rendered, today=today, timings=timings)
-            tool_findings, own, checks, stage_times, route_rows = _check(
-                [] if request.only_images else [Unit(r.env, r.objects) for r in rendered if r.failure is None],
-                config,
-                env_configs,
-                k8s_version,
-                crd_source,
-                routes=request.routes,
-            )
-        timings.update(stage_times)
-        findings.extend([*_merge(own, tool_findings), *images.result()])
+            images = {id(job): pool.submit(_images, job, today) for job in ready}
+            for key, members in groups.items():
+                _check_group(members, roots[key], early[key])
+            for job in ready:
+                job.findings.extend(images[id(job)].result())
+    return [job if isinstance(job, GateError) else _conclude(job, today) for job in jobs]
 
-    findings = _apply_waivers(findings, config.waivers, today)
+
+def _render_jobs(jobs: Sequence[_Job]) -> None:
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=min(len(jobs), 4) or 1) as pool:
+        renders = {id(job): pool.submit(_render_all, job.targets, job.repo, job.with_argocd) for job in jobs}
+        for job in jobs:
+            try:
+                job.rendered = renders[id(job)].result()
+            except GateError as exc:
+                job.findings.append(
+                    Finding(rule_id=GATE_TOOL_RULE, severity=Severity.CRITICAL, tool="kustomize", message=str(exc))
+                )
+    seconds = time.perf_counter() - t0
+    for job in jobs:
+        job.timings["render"] = seconds
+        job.findings.extend(
+            [*(r.failure for r in job.rendered if r.failure is not None), *_empty_renders(job.rendered, job.repo)]
+        )
+        job.units = [Unit(r.env, r.objects) for r in job.rendered if r.failure is None]
+
+
+def _check_group(jobs: Sequence[_Job], root: Path, early: Mapping[str, Pending]) -> None:
+    """Every checker once over the workspaces of `jobs` (one folder each under `root`); our own policies and
+    integrity stages per job while the tools run."""
+    k8s_version, crd_source = jobs[0].k8s_version, jobs[0].crd_source
+    t0 = time.perf_counter()
+    works = publish(root, [job.units for job in jobs])
+    write_seconds = time.perf_counter() - t0
+    pending = {
+        name: early.get(name) or checker.start(root, k8s_version, crd_source) for name, checker in CHECKERS.items()
+    }
+    members = [
+        Member(work, CheckContext(job.config, k8s_version, crd_source, policies.REGISTRY.aliases()))
+        for job, work in zip(jobs, works, strict=True)
+    ]
+    own: dict[int, list[Finding]] = {}
+    checks: dict[int, int] = {}
+    for job in jobs:
+        own[id(job)] = []
+        job.timings["write"] = write_seconds
+        if not job.units:
+            continue
+        t0 = time.perf_counter()
+        for unit in job.units:
+            own[id(job)].extend(policies.evaluate(unit.objects, job.env_configs[unit.env], job.config))
+        job.timings["policy"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        checks[id(job)], job.routes = _integrity(
+            job.units, job.config, job.env_configs, own[id(job)], routes=job.request.routes
+        )
+        job.timings["integrity"] = time.perf_counter() - t0
+    outcomes = {name: run.finish(members) for name, run in pending.items()}
+    for index, job in enumerate(jobs):
+        if not job.units:
+            continue
+        tool_findings: list[Finding] = []
+        total = len(policies.REGISTRY) * sum(len(u.objects) for u in job.units) + checks[id(job)]
+        for outcome in (per_member[index] for per_member in outcomes.values()):
+            job.timings[outcome.tool] = outcome.seconds
+            tool_findings.extend(outcome.findings)
+            total += outcome.checked
+        job.checks = total
+        job.findings.extend(_merge(own[id(job)], tool_findings))
+
+
+def _conclude(job: _Job, today: date) -> GateResult:
+    request, config = job.request, job.config
+    findings = _apply_waivers(job.findings, config.waivers, today)
     findings.extend(_expired(config, today, image_stage_ran=request.images or request.only_images))
     findings = [_with_gate_info(f) for f in findings]
     findings.sort(key=lambda f: (f.env or "", -f.severity, f.rule_id, f.file or "", f.line or 0, f.name or ""))
     result = GateResult(
         tuple(findings),
-        envs,
+        tuple(job.env_configs),
         0,
-        thresholds,
-        checks,
-        MappingProxyType(timings),
-        objects,
-        MappingProxyType({name: env.images.threshold for name, env in env_configs.items()}),
-        tuple(route_rows),
+        MappingProxyType({name: env.threshold for name, env in job.env_configs.items()}),
+        job.checks,
+        MappingProxyType(job.timings),
+        sum(len(u.objects) for u in job.units),
+        MappingProxyType({name: env.images.threshold for name, env in job.env_configs.items()}),
+        tuple(job.routes),
     )
     if any(result.failing(f) and f.rule_id in UNDECIDABLE for f in findings):
         code = 2
@@ -465,77 +560,32 @@ def run_gate(request: GateRequest, *, today: date | None = None) -> GateResult:
         code = 1
     else:
         code = 0
-    timings["total"] = time.perf_counter() - started
+    job.timings["total"] = time.perf_counter() - job.started
     return replace(
         result,
         exit_code=code,
-        timings=MappingProxyType(timings),
+        timings=MappingProxyType(job.timings),
         command="scan" if request.only_images else "gate",
     )
 
 
-def _images(
-    request: GateRequest,
-    repo: Path,
-    config: Config,
-    *,
-    rendered: Sequence[kustomize_adapter.Rendered],
-    today: date,
-    timings: dict[str, float],
-) -> tuple[Finding, ...]:
+def _images(job: _Job, today: date) -> tuple[Finding, ...]:
     """The image stage (docs/image-scan.md) over the overlays that rendered, when the request asks for it."""
+    request, repo, config = job.request, job.repo, job.config
     if not (request.images or request.only_images):
         return ()
     started = time.perf_counter()
     envs = [
         image_stage.env_images(r.env, r.overlay, repo, r.objects, config.environment(r.env).images)
-        for r in rendered
+        for r in job.rendered
         if r.failure is None and r.env != ARGOCD_UNIT
     ]
     settings = image_stage.settings_from_config(config, repo, image_dir=request.image_dir, pull=request.pull_images)
     result = image_stage.run_image_stage(
         envs, settings, waivers=config.vulnerability_waivers, ignores=load_trivyignore(repo), today=today
     )
-    timings[image_stage.TOOL] = time.perf_counter() - started
+    job.timings[image_stage.TOOL] = time.perf_counter() - started
     return result.findings
-
-
-def _check(
-    units: Sequence[Unit],
-    config: Config,
-    env_configs: Mapping[str, Environment],
-    k8s_version: str,
-    crd_source: str,
-    *,
-    routes: bool = False,
-) -> tuple[list[Finding], list[Finding], int, dict[str, float], list[RouteRow]]:
-    """Run the checkers, the policies and the integrity stages over the rendered units;
-    (tool findings, own findings, checks, timings, route table)."""
-    timings: dict[str, float] = {}
-    if not units:
-        return [], [], 0, timings, []
-    ctx = CheckContext(config, k8s_version, crd_source, policies.REGISTRY.aliases())
-    with tempfile.TemporaryDirectory(prefix="tf-gate-") as tmp:
-        t0 = time.perf_counter()
-        work = Workspace.write(Path(tmp) / "rendered", units)
-        timings["write"] = time.perf_counter() - t0
-        pending = [checker.start(work, ctx) for checker in CHECKERS.values()]
-        t0 = time.perf_counter()
-        own: list[Finding] = []
-        for unit in units:
-            own.extend(policies.evaluate(unit.objects, env_configs[unit.env], config))
-        timings["policy"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        integrity_checks, route_rows = _integrity(units, config, env_configs, own, routes=routes)
-        timings["integrity"] = time.perf_counter() - t0
-        outcomes: list[Outcome] = [p.finish() for p in pending]
-    tool_findings: list[Finding] = []
-    checks = len(policies.REGISTRY) * sum(len(u.objects) for u in units) + integrity_checks
-    for outcome in outcomes:
-        timings[outcome.tool] = outcome.seconds
-        tool_findings.extend(outcome.findings)
-        checks += outcome.checked
-    return tool_findings, own, checks, timings, route_rows
 
 
 def _integrity(

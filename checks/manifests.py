@@ -20,6 +20,7 @@ from checks.yamlsafe import YamlError, load_all, load_one
 
 ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
 _SEPARATOR = re.compile(r"^---[ \t]*(?:#.*)?$", re.MULTILINE)
+_CONTENT_LINE = re.compile(r"^[^\S\n]*[^\s#]", re.MULTILINE)  # neither blank nor a comment
 
 # Kinds that exist once per cluster; everything else is treated as namespaced.
 CLUSTER_SCOPED_KINDS = frozenset(
@@ -135,11 +136,8 @@ def split_documents(text: str) -> Iterator[Chunk]:
 
 
 def _first_content_line(chunk: Chunk) -> int:
-    for offset, raw in enumerate(chunk.text.splitlines()):
-        stripped = raw.strip()
-        if stripped and not stripped.startswith("#"):
-            return chunk.line + offset
-    return chunk.line
+    match = _CONTENT_LINE.search(chunk.text)
+    return chunk.line + (chunk.text.count("\n", 0, match.start()) if match else 0)
 
 
 @dataclass(frozen=True, slots=True)

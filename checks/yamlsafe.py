@@ -20,11 +20,21 @@ class YamlError(ValueError):
     """The text is not acceptable YAML; the message says where (line numbers are 1-based)."""
 
 
+_STR = "tag:yaml.org,2002:str"
+_SEQ = "tag:yaml.org,2002:seq"
+_MAP = "tag:yaml.org,2002:map"
+_MERGE = "tag:yaml.org,2002:merge"
+_CACHE_LIMIT = 1 << 16
+# Plain scalars repeat endlessly in manifests (`true`, `80`, `TCP`, `name`): each is resolved and constructed once.
+_resolved: dict[str, str] = {}
+_constructed: dict[tuple[str, str], Any] = {}
+
+
 class _StrictLoader(yaml.CSafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
+            if key_node.tag == _MERGE:
                 continue
             key = self.construct_object(key_node, deep=deep)
             try:
@@ -38,6 +48,26 @@ class _StrictLoader(yaml.CSafeLoader):
             seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep=deep)
 
+    # libyaml calls the three hooks below once per node, which makes them the hottest Python code of a parse.
+    # No path resolver is ever registered on this loader, so PyYAML's versions reduce to what is written here.
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: Any) -> str:
+        if kind is yaml.ScalarNode:
+            if not implicit[0]:
+                return _STR
+            tag = _resolved.get(value)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+                if len(_resolved) < _CACHE_LIMIT:
+                    _resolved[value] = tag
+            return tag
+        return _SEQ if kind is yaml.SequenceNode else _MAP
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        pass
+
+    def ascend_resolver(self) -> None:
+        pass
+
 
 # Timestamps stay strings: the config validates dates itself, and manifests never want datetime objects.
 _StrictLoader.yaml_implicit_resolvers = {
@@ -46,33 +76,34 @@ _StrictLoader.yaml_implicit_resolvers = {
 }
 
 
-_STR = "tag:yaml.org,2002:str"
-_MERGE = "tag:yaml.org,2002:merge"
-
-
 class _Fallback(Exception):
     """The document uses a feature the fast path does not handle (merge keys); construct it the slow way."""
 
 
-def _build(node: yaml.Node, loader: _StrictLoader, memo: dict[int, Any]) -> Any:
+def _build(node: yaml.Node, loader: _StrictLoader, memo: dict[int, Any] | None) -> Any:
     """Construct Python data from a composed node: the common cases inline, the rest through PyYAML.
 
     PyYAML's generic constructor (a generator per node) costs more than libyaml's parsing; manifests are plain
-    mappings, sequences and scalars, so this is several times faster while giving the same result.
+    mappings, sequences and scalars, so this is several times faster while giving the same result. `memo` maps
+    nodes already built, so aliases share one object; a document without aliases passes None and skips it.
     """
-    known = memo.get(id(node))
-    if known is not None:
-        return known
-    if isinstance(node, yaml.ScalarNode):
-        return node.value if node.tag == _STR else loader.construct_object(node)
-    if isinstance(node, yaml.SequenceNode):
+    if memo is not None:
+        known = memo.get(id(node))
+        if known is not None:
+            return known
+    cls = node.__class__
+    if cls is yaml.ScalarNode:
+        return _scalar(node, loader)
+    if cls is yaml.SequenceNode:
         items: list[Any] = []
-        memo[id(node)] = items
-        items.extend(_build(child, loader, memo) for child in node.value)
+        if memo is not None:
+            memo[id(node)] = items
+        items.extend([_build(child, loader, memo) for child in node.value])
         return items
-    if isinstance(node, yaml.MappingNode):
+    if cls is yaml.MappingNode:
         mapping: dict[Any, Any] = {}
-        memo[id(node)] = mapping
+        if memo is not None:
+            memo[id(node)] = mapping
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE:
                 raise _Fallback
@@ -86,6 +117,24 @@ def _build(node: yaml.Node, loader: _StrictLoader, memo: dict[int, Any]) -> Any:
             mapping[key] = _build(value_node, loader, memo)
         return mapping
     return loader.construct_object(node)
+
+
+_IMMUTABLE = (bool, int, float, str, bytes, type(None))
+
+
+def _scalar(node: yaml.Node, loader: _StrictLoader) -> Any:
+    tag = node.tag
+    if tag == _STR:
+        return node.value
+    key = (tag, node.value)
+    try:
+        return _constructed[key]
+    except KeyError:
+        pass
+    value = loader.construct_object(node)
+    if isinstance(value, _IMMUTABLE) and len(_constructed) < _CACHE_LIMIT:
+        _constructed[key] = value
+    return value
 
 
 def _expanded_size(node: yaml.Node, memo: dict[int, int], budget: int) -> int:
@@ -119,19 +168,20 @@ def _mark(exc: yaml.YAMLError) -> str:
 def load_all(text: str, *, check_aliases: bool = True) -> Iterator[Any]:
     """Yield each document of `text` (None for an empty one). Raises `YamlError` with a line number."""
     loader = _StrictLoader(text)
+    aliased = "*" in text  # without an alias token no node can be used twice
     try:
         while loader.check_node():
             node = loader.get_node()
             if node is None:
                 yield None
                 continue
-            if check_aliases and _expanded_size(node, {}, MAX_EXPANDED_NODES) > MAX_EXPANDED_NODES:
+            if aliased and check_aliases and _expanded_size(node, {}, MAX_EXPANDED_NODES) > MAX_EXPANDED_NODES:
                 raise YamlError(
                     f"line {node.start_mark.line + 1}: document expands to more than {MAX_EXPANDED_NODES:,} nodes "
                     "through aliases (a YAML alias bomb?)"
                 )
             try:
-                data = _build(node, loader, {})
+                data = _build(node, loader, {} if aliased else None)
             except _Fallback:
                 data = loader.construct_document(node)
             loader.constructed_objects.clear()

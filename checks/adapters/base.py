@@ -1,8 +1,10 @@
 """The one small Protocol every post-render tool adapter satisfies, and the workspace they share.
 
-The gate writes each rendered object once into a `Workspace` (one file per object, so every tool result maps back
-to exactly one object), then `start`s every checker — each launches its tool and returns at once, so the tools run
-side by side while the gate evaluates its own policies — and finally `finish`es them in turn.
+The gate writes each rendered object once into a `Workspace`, then `start`s every checker over the folder that holds
+the workspaces — each launches its tool and returns at once, so the tools run side by side while the gate evaluates
+its own policies — and finally `finish`es them in turn. One tool run can serve several gates at once (the fleet gates
+many tenants together): each gate is a `Member` whose workspace is one sub-folder of the run's root, and `finish`
+returns one `Outcome` per member.
 
 Contract for adapters: never raise for bad input or a misbehaving tool. A tool that is missing, crashes, times out
 or prints something we cannot parse becomes a `TF-GATE-TOOL` finding (the gate then exits 2); a result that cannot
@@ -11,6 +13,7 @@ be trusted is never turned into "no findings".
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -121,9 +124,26 @@ class Outcome:
     checked: int
 
 
+@dataclass(frozen=True)
+class Member:
+    """One gate's share of a tool run: its workspace, a direct sub-folder of the run's root, and its context."""
+
+    work: Workspace
+    ctx: CheckContext
+
+
+def locate(members: Sequence[Member], path: str) -> tuple[Member, str] | None:
+    """The member a path reported by a tool (relative to the run's root) belongs to, and the path inside it."""
+    head, _, rest = os.path.normpath(path).partition(os.sep)
+    for member in members:
+        if member.work.root.name == head:
+            return member, rest
+    return None
+
+
 class Pending(Protocol):
-    def finish(self) -> Outcome:
-        """Wait for the tool and turn its output into findings."""
+    def finish(self, members: Sequence[Member]) -> list[Outcome]:
+        """Wait for the tool and turn its output into findings: one outcome per member, in order."""
         ...
 
 
@@ -133,8 +153,14 @@ class Checker(Protocol):
     @property
     def tool(self) -> str: ...
 
-    def start(self, work: Workspace, ctx: CheckContext) -> Pending:
-        """Launch the tool over every file of `work` and return without waiting."""
+    @property
+    def early_start(self) -> bool:
+        """Whether `start` may come before `root` exists: the tool is started while the gate still renders, and
+        `finish` runs it again if it looked for `root` too early (the gate publishes `root` in one rename)."""
+        ...
+
+    def start(self, root: Path, k8s_version: str, crd_source: str) -> Pending:
+        """Launch the tool over every workspace under `root` and return without waiting."""
         ...
 
 
@@ -150,8 +176,9 @@ class Failed:
     message: str
     started: float = field(default_factory=time.perf_counter)
 
-    def finish(self) -> Outcome:
-        return Outcome(self.tool, (tool_failure(self.tool, self.message),), time.perf_counter() - self.started, 0)
+    def finish(self, members: Sequence[Member]) -> list[Outcome]:
+        seconds = time.perf_counter() - self.started
+        return [Outcome(self.tool, (tool_failure(self.tool, self.message),), seconds, 0) for _ in members]
 
 
 def first_line(text: str, limit: int = 300) -> str:
@@ -168,3 +195,13 @@ def wait(proc: subprocess.Popen[bytes], timeout: float) -> tuple[int, bytes, byt
         proc.communicate()
         return None
     return proc.returncode, out, err
+
+
+def publish(root: Path, gates: Sequence[Sequence[Unit]]) -> list[Workspace]:
+    """Write one workspace per gate (`root/r000/`, `root/r001/`, …) in a sibling folder, then rename that into
+    place: a tool that was started early finds either no `root` at all or every file complete."""
+    staging = root.with_name(root.name + ".partial")
+    staging.mkdir(parents=True)
+    written = [Workspace.write(staging / f"r{i:03d}", units) for i, units in enumerate(gates)]
+    staging.rename(root)
+    return [Workspace(root / w.root.name, w.files, w.envs) for w in written]

@@ -12,12 +12,13 @@ import os
 import re
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from checks import schemas
-from checks.adapters.base import CheckContext, Failed, Outcome, Pending, Workspace, first_line, tool_failure, wait
+from checks.adapters.base import Failed, Member, Outcome, Pending, first_line, locate, tool_failure, wait
 from checks.errors import GateError
 from checks.finding import Finding, Severity
 from checks.tools import require_tool
@@ -30,17 +31,18 @@ _MSG_DETAIL = re.compile(r" - at '([^']*)': (.*)$")
 @dataclass
 class _Running:
     proc: subprocess.Popen[bytes]
-    work: Workspace
-    ctx: CheckContext
+    crd_source: str
     started: float = field(default_factory=time.perf_counter)
 
-    def finish(self) -> Outcome:
+    def finish(self, members: Sequence[Member]) -> list[Outcome]:
         result = wait(self.proc, TIMEOUT_SECONDS)
         seconds = time.perf_counter() - self.started
+
+        def everyone(message: str) -> list[Outcome]:
+            return [Outcome(TOOL, (tool_failure(TOOL, message),), seconds, 0) for _ in members]
+
         if result is None:
-            return Outcome(
-                TOOL, (tool_failure(TOOL, f"kubeconform did not finish within {TIMEOUT_SECONDS}s"),), seconds, 0
-            )
+            return everyone(f"kubeconform did not finish within {TIMEOUT_SECONDS}s")
         code, out, err = result
         try:
             report = json.loads(out.decode("utf-8"))
@@ -55,34 +57,37 @@ class _Running:
                 if err.strip()
                 else first_line(out.decode("utf-8", "replace"))
             )
-            message = f"kubeconform exited {code} without a usable JSON report: {detail}"
-            return Outcome(TOOL, (tool_failure(TOOL, message),), seconds, 0)
-        findings = [f for f in (self._finding(r) for r in resources) if f is not None]
-        expected = self.work.objects
+            return everyone(f"kubeconform exited {code} without a usable JSON report: {detail}")
+        expected = sum(m.work.objects for m in members)
         if counted < expected:
-            findings.append(tool_failure(TOOL, f"kubeconform reported on {counted} of {expected} objects"))
+            return everyone(f"kubeconform reported on {counted} of {expected} objects")
         if code != 0 and not any(r.get("status") in ("statusInvalid", "statusError") for r in resources):
-            findings.append(
-                tool_failure(
-                    TOOL,
-                    f"kubeconform exited {code} but reported no failures: {first_line(err.decode('utf-8', 'replace'))}",
-                )
-            )
-        return Outcome(TOOL, tuple(findings), seconds, counted)
+            stderr = first_line(err.decode("utf-8", "replace"))
+            return everyone(f"kubeconform exited {code} but reported no failures: {stderr}")
+        findings: dict[int, list[Finding]] = {id(m): [] for m in members}
+        for resource in resources:
+            found = locate(members, str(resource.get("filename", "")))
+            if found is None:
+                return everyone(f"kubeconform reported on a file the gate did not write: {resource.get('filename')!r}")
+            member, rel = found
+            finding = self._finding(resource, member, rel)
+            if finding is not None:
+                findings[id(member)].append(finding)
+        return [Outcome(TOOL, tuple(findings[id(m)]), seconds, m.work.objects) for m in members]
 
-    def _finding(self, result: dict[str, Any]) -> Finding | None:
+    def _finding(self, result: dict[str, Any], member: Member, rel: str) -> Finding | None:
         status = result.get("status")
         if status in ("statusValid", "statusSkipped"):
             return None
-        rel = os.path.normpath(str(result.get("filename", "")))
-        obj = self.work.find(rel, result.get("kind"), result.get("name"))
+        work, ctx = member.work, member.ctx
+        obj = work.find(rel, result.get("kind"), result.get("name"))
         kind = str(result.get("kind") or (obj.kind if obj else "")) or None
         name = str(result.get("name") or (obj.name if obj else "")) or None
         api_version = str(result.get("version") or (obj.api_version if obj else ""))
         msg = str(result.get("msg") or "")
         common: dict[str, Any] = {
             "tool": TOOL,
-            "env": obj.env if obj else self.work.envs.get(rel),
+            "env": obj.env if obj else work.envs.get(rel),
             "kind": kind,
             "namespace": obj.namespace if obj else None,
             "name": name,
@@ -90,15 +95,15 @@ class _Running:
             "line": obj.line if obj else None,
         }
         if status == "statusError" and ("could not find schema" in msg or "failed downloading schema" in msg):
-            if kind and self.ctx.config.schemas.allows_missing(api_version, kind):
+            if kind and ctx.config.schemas.allows_missing(api_version, kind):
                 return None
-            if self.ctx.crd_source.startswith(("http://", "https://")):
+            if self.crd_source.startswith(("http://", "https://")):
                 where = (
-                    f" in {self.ctx.crd_source} (if that catalog is unreachable from here, point --schemas-dir or "
+                    f" in {self.crd_source} (if that catalog is unreachable from here, point --schemas-dir or "
                     "TENANTFORGE_CRD_SCHEMAS at a local copy)"
                 )
             else:
-                where = f" in {self.ctx.crd_source}"
+                where = f" in {self.crd_source}"
             return Finding(
                 rule_id="TF-SCHEMA-MISSING",
                 severity=Severity.HIGH,
@@ -138,12 +143,13 @@ def _cache_dir() -> Path:
 @dataclass(frozen=True)
 class Kubeconform:
     tool: str = TOOL
+    early_start: bool = False  # it walks its target at once
 
-    def start(self, work: Workspace, ctx: CheckContext) -> Pending:
+    def start(self, root: Path, k8s_version: str, crd_source: str) -> Pending:
         try:
             binary = require_tool(TOOL)
-            core = schemas.core_schema_location(ctx.k8s_version)
-            crd = schemas.crd_schema_location(ctx.crd_source)
+            core = schemas.core_schema_location(k8s_version)
+            crd = schemas.crd_schema_location(crd_source)
         except GateError as exc:
             return Failed(TOOL, str(exc))
         args = [
@@ -153,7 +159,7 @@ class Kubeconform:
             "-output",
             "json",
             "-kubernetes-version",
-            ctx.k8s_version,
+            k8s_version,
             "-schema-location",
             core,
             "-schema-location",
@@ -161,14 +167,14 @@ class Kubeconform:
             "-n",
             str(max(2, os.cpu_count() or 2)),
         ]
-        if ctx.crd_source.startswith(("http://", "https://")):
+        if crd_source.startswith(("http://", "https://")):
             args += ["-cache", str(_cache_dir())]
         args.append(".")
         try:
-            proc = subprocess.Popen(args, cwd=work.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            proc = subprocess.Popen(args, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except OSError as exc:
             return Failed(TOOL, f"cannot run {binary}: {exc.strerror}")
-        return _Running(proc, work, ctx)
+        return _Running(proc, crd_source)
 
 
 ADAPTER = Kubeconform()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from checks.finding import Severity
 from checks.manifests import K8sObject
@@ -51,17 +52,16 @@ def _planned_replicas(ctx: RuleContext, obj: K8sObject) -> int:
     references=("kube-score deployment-has-poddisruptionbudget", "kube-linter no-pod-disruption-budget"),
 )
 def pdb_for_replicated(ctx: RuleContext) -> Iterator[Hit]:
-    budgets = list(ctx.of_kind("PodDisruptionBudget"))
+    selectors: dict[str | None, list[Mapping[str, Any]]] = {}
+    for budget in ctx.of_kind("PodDisruptionBudget"):
+        selector = as_dict(budget.spec.get("selector"))
+        if selector:
+            selectors.setdefault(budget.namespace, []).append(selector)
     for obj in ctx.of_kind(*SCALED_KINDS):
         if _planned_replicas(ctx, obj) < 2 and _hpa_min(ctx, obj) is None:
             continue
         labels = as_dict(pod_metadata(obj).get("labels"))
-        covered = any(
-            b.namespace == obj.namespace
-            and label_selector_matches(as_dict(b.spec.get("selector")), labels)
-            and as_dict(b.spec.get("selector"))
-            for b in budgets
-        )
+        covered = any(label_selector_matches(s, labels) for s in selectors.get(obj.namespace, ()))
         if not covered:
             yield Hit(obj, f"{obj.kind} {obj.name!r} runs several replicas but no PodDisruptionBudget selects its pods")
 

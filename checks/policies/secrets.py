@@ -30,6 +30,8 @@ _PATTERNS = (
 )
 # One pass over every string first; only strings it flags are tried pattern by pattern.
 _ANY = re.compile("|".join(f"(?:{p.pattern.removeprefix('(?im)')})" for _, p in _PATTERNS), re.I | re.M)
+# No pattern matches fewer characters (`a://b:ccc@`, `token=abcd`): most strings of a manifest are shorter.
+_SHORTEST_MATCH = 10
 _SECRET_ENV = re.compile(r"(?i)(password|passwd|secret|token|api_?key|private_?key|credentials?)")
 # Names like ADMIN_TOKEN_FILE point at where a credential is mounted, not at the credential.
 _REFERENCE_ENV = re.compile(r"(?i)_(file|path|dir|url|name|key_?ref)$")
@@ -65,15 +67,32 @@ def sealed_secret_strict(obj: K8sObject, ctx: RuleContext) -> Iterator[str]:
                 return
 
 
-def _strings(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
+def _suspect_strings(node: Any, trail: list[object], into: list[tuple[str, str]]) -> None:
+    """Every string leaf `_ANY` matches, with its path (`spec.containers[0].env[1].value`); the path is only
+    spelled out for the rare hit, because this walks every leaf of every object."""
     if isinstance(node, str):
-        yield path, node
+        if len(node) >= _SHORTEST_MATCH and _ANY.search(node):
+            into.append((_path(trail), node))
     elif isinstance(node, dict):
         for key, value in node.items():
-            yield from _strings(value, f"{path}.{key}" if path else str(key))
+            trail.append(key)
+            _suspect_strings(value, trail, into)
+            trail.pop()
     elif isinstance(node, list):
         for i, value in enumerate(node):
-            yield from _strings(value, f"{path}[{i}]")
+            trail.append((i,))
+            _suspect_strings(value, trail, into)
+            trail.pop()
+
+
+def _path(trail: list[object]) -> str:
+    path = ""
+    for step in trail:
+        if isinstance(step, tuple):
+            path += f"[{step[0]}]"
+        else:
+            path = f"{path}.{step}" if path else str(step)
+    return path
 
 
 @family.rule(
@@ -92,9 +111,9 @@ def no_credentials(ctx: RuleContext) -> Iterator[Hit]:
 
 
 def _credential_messages(obj: K8sObject) -> Iterator[str]:
-    for path, value in _strings(obj.doc):
-        if not _ANY.search(value):
-            continue
+    suspects: list[tuple[str, str]] = []
+    _suspect_strings(obj.doc, [], suspects)
+    for path, value in suspects:
         for what, pattern in _PATTERNS:
             if pattern.search(value):
                 yield f"{path} contains {what}"

@@ -11,17 +11,18 @@ import difflib
 import re
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from checks.errors import GateError
-from checks.gate import GateRequest, run_gate
+from checks.gate import GateRequest
 from generator.errors import UserError
 from generator.fleet import copier_ops
 from generator.fleet.checkout import TenantProblem, read_answers, sync_clone
+from generator.fleet.gatebatch import GateBatcher
 from generator.fleet.inventory import Hosting, Tenant
 from generator.fleet.outcome import Outcome, Status
 from generator.fleet.overlays import manifest_diffs, render_overlays
@@ -46,6 +47,7 @@ class FleetContext:
     workspace: Workspace
     templates: TemplateSources
     hosting: Hosting | None = None
+    gates: GateBatcher = field(default_factory=GateBatcher)  # tenants at the gate together share its tools
 
 
 def upgrade_tenant(tenant: Tenant, target: str, ctx: FleetContext, dry_run: bool = False) -> Outcome:
@@ -53,7 +55,7 @@ def upgrade_tenant(tenant: Tenant, target: str, ctx: FleetContext, dry_run: bool
     start = time.monotonic()
     base = Outcome(tenant=tenant.name, status=Status.ERROR, to_version=target)
     try:
-        with ctx.workspace.locked(tenant.name):
+        with ctx.gates.participant(), ctx.workspace.locked(tenant.name):
             outcome = _TenantUpgrade(tenant, target, ctx, dry_run, base).execute()
     except TenantProblem as problem:
         outcome = base.but(status=problem.status, message=problem.message, files=problem.files)
@@ -160,7 +162,7 @@ class _TenantUpgrade:
         diffs = manifest_diffs(before, render_overlays(repo.root))
         self.outcome = self.outcome.but(diffs=diffs)
         try:
-            result = run_gate(GateRequest(repo=repo.root))
+            result = self.ctx.gates.gate(GateRequest(repo=repo.root))
         except GateError as exc:
             raise TenantProblem(Status.GATE_ERROR, f"gate could not run: {exc}") from None
         self.outcome = self.outcome.but(gate=result.summary())
