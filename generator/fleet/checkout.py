@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from checks.yamlsafe import YamlError, load_one
 from generator.fleet.inventory import Tenant
 from generator.fleet.outcome import Status
 from generator.fleet.workspace import Workspace
@@ -94,9 +93,11 @@ def read_answers(repo: GitRepo, ref: str, tenant: Tenant) -> dict[str, Any]:
             Status.REFUSED, f"{tenant.branch} has no {tenant.answers_file}: not rendered by Copier{hint}"
         )
     try:
-        data = yaml.safe_load(raw.decode("utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError):
-        raise TenantProblem(Status.REFUSED, f"{tenant.answers_file} on {tenant.branch} is not valid YAML") from None
+        data = load_one(raw.decode("utf-8"))
+    except (YamlError, UnicodeDecodeError) as exc:
+        raise TenantProblem(
+            Status.REFUSED, f"{tenant.answers_file} on {tenant.branch} is not valid YAML: {exc}"
+        ) from None
     if not isinstance(data, dict) or not data.get("_commit") or not data.get("_src_path"):
         raise TenantProblem(
             Status.REFUSED, f"{tenant.answers_file} on {tenant.branch} records no _commit/_src_path (blueprint version)"

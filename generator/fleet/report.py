@@ -14,18 +14,25 @@ from rich.table import Table
 from generator.fleet.outcome import Outcome
 from generator.fleet.status import TenantStatus
 
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _tenants(n: int) -> str:
+    return _count(n, "tenant")
+
+
 STATE_COLOURS = {"current": "green", "behind": "yellow", "drifted": "dark_orange", "error": "red"}
 
 
 def status_table(rows: Sequence[TenantStatus]) -> Table:
-    table = Table(title=f"fleet: {len(rows)} tenants")
+    table = Table(title=f"fleet: {_tenants(len(rows))}")
     for col in ("tenant", "labels", "version", "latest", "state", "drift", "upgrade branches", "last gate"):
         table.add_column(col)
     for r in rows:
         colour = STATE_COLOURS[r.state]
-        drift = (
-            "?" if r.drift is None else (f"{len(r.drift)} file{'s' if len(r.drift) > 1 else ''}" if r.drift else "none")
-        )
+        drift = "?" if r.drift is None else (_count(len(r.drift), "file") if r.drift else "none")
         table.add_row(
             r.tenant,
             ",".join(f"{k}={v}" for k, v in sorted(r.labels.items())),
@@ -42,7 +49,7 @@ def status_table(rows: Sequence[TenantStatus]) -> Table:
 def status_summary(rows: Sequence[TenantStatus]) -> str:
     counts = Counter(r.state for r in rows)
     parts = [f"{counts[s]} {s}" for s in STATE_COLOURS if counts[s]]
-    return f"fleet status: {len(rows)} tenants, " + ", ".join(parts)
+    return f"fleet status: {_tenants(len(rows))}, " + ", ".join(parts)
 
 
 def status_json(rows: Sequence[TenantStatus]) -> str:
@@ -72,7 +79,7 @@ def upgrade_summary(outcomes: Sequence[Outcome], target: str) -> str:
     failing = sum(1 for o in outcomes if not o.status.ok)
     word = "passed" if failing == 0 else "failed"
     detail = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    return f"fleet upgrade to {target} {word}: {len(outcomes)} tenants, {detail}"
+    return f"fleet upgrade to {target} {word}: {_tenants(len(outcomes))}, {detail}"
 
 
 def upgrade_json(outcomes: Sequence[Outcome], target: str, dry_run: bool) -> str:

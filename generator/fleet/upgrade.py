@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from checks.errors import GateError
 from checks.gate import GateRequest
+from checks.yamlsafe import YamlError, load_one
 from generator.errors import UserError
 from generator.fleet import copier_ops
 from generator.fleet.checkout import TenantProblem, read_answers, sync_clone
@@ -308,8 +307,8 @@ def merge_request_body(outcome: Outcome, current: str, target: str) -> str:
 
 def read_answers_worktree(root: Path, answers_file: str) -> dict[str, Any]:
     try:
-        data = yaml.safe_load((root / answers_file).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        data = load_one((root / answers_file).read_text(encoding="utf-8"))
+    except (OSError, YamlError, UnicodeDecodeError):
         return {}
     return data if isinstance(data, dict) else {}
 

@@ -77,7 +77,7 @@ def test_status_shows_upgrade_branches_and_the_last_gate(make_tenant: MakeTenant
     proc = run_cli("fleet", "status", "-i", str(inventory))
 
     assert proc.returncode == 0, proc.stderr
-    assert "fleet status: 1 tenants, 1 behind" in proc.stdout
+    assert "fleet status: 1 tenant, 1 behind" in proc.stdout
     row = rows(status(inventory)[1])["acme"]
     assert row["upgrade_branches"] == ["upgrade/v1.1.0"]
     assert row["last_upgrade"] == "v1.1.0: pushed"
@@ -227,5 +227,5 @@ def test_a_terminal_gets_a_progress_bar_and_a_pipe_does_not(tmp_path: Path) -> N
     piped = run_cli("fleet", "status", "-i", str(inventory), "--no-drift")
 
     assert "1/1" in tty.stdout and "empty: error" in tty.stdout  # the bar, as the tenant finished
-    assert "fleet status: 1 tenants, 1 error" in tty.stdout
-    assert "1/1" not in piped.stdout + piped.stderr and "fleet status: 1 tenants, 1 error" in piped.stdout
+    assert "fleet status: 1 tenant, 1 error" in tty.stdout
+    assert "1/1" not in piped.stdout + piped.stderr and "fleet status: 1 tenant, 1 error" in piped.stdout

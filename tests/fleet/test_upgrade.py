@@ -268,6 +268,28 @@ def test_a_newer_tenant_is_refused(make_tenant: MakeTenant, tmp_path: Path) -> N
     assert record["message"] == "at v1.1.0, newer than v1.0.0: downgrades are not supported"
 
 
+def test_an_answers_file_with_a_duplicate_key_is_refused_naming_the_line(
+    make_tenant: MakeTenant, tmp_path: Path
+) -> None:
+    acme = make_tenant("acme")
+    answers = acme.answers("main")
+    acme.edit(
+        {
+            ".copier-answers.yml": f"_commit: {answers['_commit']}\n_src_path: {answers['_src_path']}\n"
+            f"tenant: acme\ntenant: other\n"
+        }
+    )
+    inventory = write_inventory(tmp_path / "fleet.yaml", [acme])
+    branches = acme.remote_branches()
+
+    code, report = upgrade(inventory, "--to", "v1.1.0")
+
+    record = by_tenant(report)["acme"]
+    assert (code, record["status"]) == (1, "refused")
+    assert record["message"] == (".copier-answers.yml on main is not valid YAML: line 4: duplicate key 'tenant'")
+    assert acme.remote_branches() == branches
+
+
 def test_upgrade_opens_a_merge_request_and_a_rerun_is_a_no_op(
     make_tenant: MakeTenant, tmp_path: Path, hosting: MultiProjectHosting
 ) -> None:
@@ -279,7 +301,7 @@ def test_upgrade_opens_a_merge_request_and_a_rerun_is_a_no_op(
     proc = run_cli("fleet", "upgrade", "--to", "v1.1.0", "-i", str(inventory), env=token)
 
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "fleet upgrade to v1.1.0 passed: 1 tenants, 1 proposed" in proc.stdout
+    assert "fleet upgrade to v1.1.0 passed: 1 tenant, 1 proposed" in proc.stdout
     assert acme.remote_branches()["main"] == main_before
     assert acme.answers("upgrade/v1.1.0")["_commit"] == "v1.1.0"
     (mr,) = hosting.opened()["retail/acme"]
