@@ -154,6 +154,14 @@ def _detail(payload: Any) -> str:
     return "; ".join(p for p in parts if p)
 
 
+TOKEN_VARIABLES = {"github": "GITHUB_TOKEN", "gitlab": "GITLAB_TOKEN"}
+
+
+def require_token(provider: str) -> None:
+    """Refuse now, before any work is done, when the token `open_merge_request` will need is not set."""
+    _token(TOKEN_VARIABLES[provider], None)
+
+
 def _token(env_name: str, token: str | None) -> str:
     value = token if token is not None else os.environ.get(env_name, "")
     if not value.strip():
@@ -181,7 +189,7 @@ class GitHubClient:
             "GitHub",
             _api_base(api_url, "GITHUB_API_URL", GITHUB_API),
             {
-                "Authorization": f"Bearer {_token('GITHUB_TOKEN', token)}",
+                "Authorization": f"Bearer {_token(TOKEN_VARIABLES['github'], token)}",
                 "Accept": "application/vnd.github+json",
                 "X-GitHub-Api-Version": GITHUB_API_VERSION,
             },
@@ -224,7 +232,7 @@ class GitLabClient:
         self.http = _Http(
             "GitLab",
             _api_base(api_url, "CI_API_V4_URL", GITLAB_API),
-            {"PRIVATE-TOKEN": _token("GITLAB_TOKEN", token), "Accept": "application/json"},
+            {"PRIVATE-TOKEN": _token(TOKEN_VARIABLES["gitlab"], token), "Accept": "application/json"},
             timeout or DEFAULT_TIMEOUT,
         )
 

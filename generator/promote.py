@@ -24,7 +24,13 @@ from checks.gate import GateRequest, GateResult, run_gate
 from generator import __version__
 from generator.errors import UserError
 from generator.gitrepo import GitError, GitRepo, single_line
-from generator.mergerequest import MergeRequest, MergeRequestSpec, default_project, open_merge_request
+from generator.mergerequest import (
+    MergeRequest,
+    MergeRequestSpec,
+    default_project,
+    open_merge_request,
+    require_token,
+)
 from generator.overlays import (
     ImagePin,
     kustomization_file,
@@ -211,6 +217,7 @@ class _Promotion:
         req = self.req
         self._check_options()
         repo = GitRepo.open(req.repo)
+        mr_target = self._merge_request_target(repo)
         tenant = req.repo.resolve()
         rel = tenant.relative_to(repo.root)
         source_path = self._overlay(tenant, req.source, "--from")
@@ -259,7 +266,7 @@ class _Promotion:
             f"(your checkout is unchanged{', still on ' + str(repo.current_branch()) if repo.current_branch() else ''})"
         )
         pushed = self._push(repo, branch, commit)
-        mr = self._open_mr(repo, branch, changes, gate, target_label) if req.open_mr else None
+        mr = self._open_mr(mr_target, branch, changes, gate, target_label) if mr_target else None
         return PromoteResult(status, req.source, req.target, changes, branch, commit, gate, pushed, mr, overrides)
 
     def _existing(self, repo: GitRepo, branch: str, tree: str) -> str | None:
@@ -324,16 +331,34 @@ class _Promotion:
         self.log(f"pushed {branch} to {remote}")
         return remote
 
-    def _open_mr(
-        self, repo: GitRepo, branch: str, changes: Sequence[ImageChange], gate: GateResult, target_label: str
-    ) -> MergeRequest:
+    def _merge_request_target(self, repo: GitRepo) -> tuple[str, str, str] | None:
+        """(provider, project, base branch) of the merge request `--open-mr` asks for, settled before anything is
+        gated, committed or pushed: a missing token or an unknown project must not leave a pushed branch behind."""
         req = self.req
-        if req.push is None or req.open_mr is None:  # _check_options refuses --open-mr without --push
-            raise UserError("--open-mr needs --push")
+        if req.open_mr is None or req.push is None:  # _check_options refuses --open-mr without --push
+            return None
         base = repo.current_branch() or repo.default_branch(req.push)
         if base is None:
-            raise UserError("cannot tell which branch the merge request targets: check out the tracked branch")
-        project = req.mr_project or default_project(req.open_mr, repo.remote_url(req.push))
+            raise UserError(
+                "cannot tell which branch the merge request targets: check out the tracked branch; nothing was changed"
+            )
+        try:
+            project = req.mr_project or default_project(req.open_mr, repo.remote_url(req.push))
+            require_token(req.open_mr)
+        except UserError as exc:
+            raise UserError(f"--open-mr {req.open_mr}: {exc}; nothing was changed") from exc
+        return req.open_mr, project, base
+
+    def _open_mr(
+        self,
+        target: tuple[str, str, str],
+        branch: str,
+        changes: Sequence[ImageChange],
+        gate: GateResult,
+        target_label: str,
+    ) -> MergeRequest:
+        req = self.req
+        provider, project, base = target
         lines = [
             f"Promotes the image pins of **{req.source}** into `{target_label}` (**{req.target}**).",
             "",
@@ -353,7 +378,7 @@ class _Promotion:
             description="\n".join(lines),
         )
         try:
-            mr = open_merge_request(req.open_mr, spec, project=project, api_url=req.api_url, timeout=req.api_timeout)
+            mr = open_merge_request(provider, spec, project=project, api_url=req.api_url, timeout=req.api_timeout)
         except UserError as exc:
             raise UserError(f"branch {branch} is pushed, but the merge request was not opened: {exc}") from exc
         self.log(f"{'opened' if mr.created else 'reused open'} merge request #{mr.number}: {mr.url}")

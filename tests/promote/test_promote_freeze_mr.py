@@ -143,3 +143,18 @@ def test_fails_with_one_line_when_the_merge_request_api_fails(  # 404 and 422: t
     assert expected.format(url=api.url) in err
     assert "revoked-0000" not in err
     assert branch in t.remote_branches()
+
+
+@pytest.mark.parametrize(("provider", "variable"), [("github", "GITHUB_TOKEN"), ("gitlab", "GITLAB_TOKEN")])
+def test_without_a_token_open_mr_is_refused_before_anything_is_gated_or_pushed(
+    make_tenant: MakeTenant, provider: str, variable: str
+) -> None:
+    t = make_tenant()
+    before = (t.snapshot(), t.branches(), t.remote_branches())
+    code, _, err = promote(t, "--push", "--open-mr", provider, "--project", "acme/shop", env={variable: ""})
+    assert (code, err.strip()) == (
+        1,
+        f"error: --open-mr {provider}: {variable} is not set: export a token allowed to open merge requests; "
+        "nothing was changed",
+    )
+    assert (t.snapshot(), t.branches(), t.remote_branches()) == before
