@@ -2,20 +2,22 @@
 
 Prints, for each repo and each of `--repeat` rounds: wall time per stage of a real `run_gate`, then — on the same
 rendered manifests, in the same round — each tool alone: our policy stage (YAML parse + every rule) against
-`trivy config` (throughput ratio, target >= 100x) and the whole gate against its slowest single tool (target <= 1.2x),
-from the median round. Not a timed test: run by hand,
+`trivy config` as a user runs it, with Go's own runtime defaults (throughput ratio, target >= 100x), and the whole gate
+against its slowest single tool as the gate runs it, with the gate's GOGC/GOMEMLIMIT (target <= 1.2x), from the
+median round. Not a timed test: run by hand,
 `.venv/bin/python benchmarks/gate_bench.py [--overlays 50] [--per-overlay 100] [--repeat 3]`, and record the figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -35,6 +37,22 @@ from tests.helpers import write_tree  # noqa: E402
 
 T = TypeVar("T")
 CRDS = ROOT.parent / "shared" / "crd-schemas"
+PEER = "trivy-config (Go defaults)"
+
+
+@contextlib.contextmanager
+def go_runtime_defaults() -> Iterator[None]:
+    """Run tools with Go's own GOGC/GOMEMLIMIT instead of the gate's, as `trivy config` runs for a user."""
+    saved = {k: os.environ.get(k) for k in ("GOGC", "GOMEMLIMIT")}
+    os.environ.update(GOGC="100", GOMEMLIMIT="off")
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def timed(fn: Callable[[], T]) -> tuple[T, float]:
@@ -106,8 +124,10 @@ def bench(label: str, repo: Path, repeat: int) -> None:
         runs = [timed(policy_stage) for _ in range(3)]
         n_objects = runs[0][0]
         alone.setdefault(f"policy stage (parse + {len(policies.REGISTRY)} rules)", []).append(min(s for _, s in runs))
-        for name, checker in CHECKERS.items():
-            with tempfile.TemporaryDirectory() as tmp:
+        runs_alone = [(name, checker, contextlib.nullcontext()) for name, checker in CHECKERS.items()]
+        runs_alone.append((PEER, CHECKERS["trivy-config"], go_runtime_defaults()))
+        for name, checker, runtime in runs_alone:
+            with tempfile.TemporaryDirectory() as tmp, runtime:
                 root = Path(tmp) / "rendered"
                 (work,) = publish(root, [units])
                 member = Member(work, ctx)
@@ -121,18 +141,24 @@ def bench(label: str, repo: Path, repeat: int) -> None:
         _, render_s = timed(lambda: [kustomize_adapter.build(o) for o in overlays])
         alone.setdefault("kustomize (all overlays, serial)", []).append(render_s)
 
+    summarise(n_objects, gate_walls, alone)
+
+
+def summarise(n_objects: int, gate_walls: list[float], alone: dict[str, list[float]]) -> None:
+    """The median round of each measurement, and the two ratios the targets are about."""
     gate_s = statistics.median(gate_walls)
     medians = {name: statistics.median(times) for name, times in alone.items()}
-    print(f"median of {repeat} round(s), each tool alone on the same {n_objects} objects:")
+    print(f"median of {len(gate_walls)} round(s), each tool alone on the same {n_objects} objects:")
     print(f"  {'whole gate':<36} {gate_s:8.3f}s  (spread {min(gate_walls):.2f}-{max(gate_walls):.2f}s)")
     for name, seconds in medians.items():
         spread = f"{min(alone[name]):.2f}-{max(alone[name]):.2f}s"
         print(f"  {name:<36} {seconds:8.3f}s  {n_objects / seconds:10.0f} objects/s  (spread {spread})")
     policy_s = next(v for k, v in medians.items() if k.startswith("policy stage"))
-    tools = {k: v for k, v in medians.items() if not k.startswith("policy stage")}
+    tools = {k: v for k, v in medians.items() if not k.startswith("policy stage") and k != PEER}
     slowest = max(tools.items(), key=lambda kv: kv[1])
-    print(f"policy throughput / trivy config throughput: {medians['trivy-config'] / policy_s:.0f}x (target >= 100x)")
-    print(f"whole gate / slowest tool ({slowest[0]}): {gate_s / slowest[1]:.2f}x (target <= 1.2x)")
+    print(f"policy throughput / trivy config throughput: {medians[PEER] / policy_s:.0f}x (target >= 100x)")
+    print(f"  (against trivy config with the gate's Go settings: {medians['trivy-config'] / policy_s:.0f}x)")
+    print(f"whole gate / slowest tool as the gate runs it ({slowest[0]}): {gate_s / slowest[1]:.2f}x (target <= 1.2x)")
 
 
 def main() -> int:

@@ -19,6 +19,10 @@ from typing import Any
 from checks.errors import ToolMissing
 
 SETUP_HINT = "run `make setup` in the tenantforge checkout"
+# The gate's Go tools are short-lived processes: collecting garbage less often saves a third to a half of their CPU
+# (trivy config over the example tenant 3.6 -> 2.3 cpu-s, one kustomize build 0.22 -> 0.13 cpu-s) for more memory,
+# which the limit bounds on huge inputs. The caller's own GOGC / GOMEMLIMIT win.
+GO_RUNTIME_DEFAULTS = {"GOGC": "800", "GOMEMLIMIT": "1GiB"}
 _VERSION_RE = re.compile(r"v?(\d+\.\d+\.\d+)")
 
 
@@ -67,6 +71,11 @@ def pins() -> dict[str, ToolPin]:
 
 def env_var(name: str) -> str:
     return "TENANTFORGE_" + re.sub(r"[^A-Z0-9]", "_", name.upper())
+
+
+def tool_env(**overrides: str) -> dict[str, str]:
+    """The environment a gate tool runs with: ours, with the Go runtime defaults the caller did not set."""
+    return {**GO_RUNTIME_DEFAULTS, **os.environ, **overrides}
 
 
 def find_tool(name: str) -> Path | None:

@@ -21,7 +21,7 @@ from checks import schemas
 from checks.adapters.base import Failed, Member, Outcome, Pending, first_line, locate, tool_failure, wait
 from checks.errors import GateError
 from checks.finding import Finding, Severity
-from checks.tools import require_tool
+from checks.tools import require_tool, tool_env
 
 TOOL = "kubeconform"
 TIMEOUT_SECONDS = 600
@@ -171,7 +171,7 @@ class Kubeconform:
             args += ["-cache", str(_cache_dir())]
         args.append(".")
         try:
-            proc = subprocess.Popen(args, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            proc = subprocess.Popen(args, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=tool_env())
         except OSError as exc:
             return Failed(TOOL, f"cannot run {binary}: {exc.strerror}")
         return _Running(proc, crd_source)

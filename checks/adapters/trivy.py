@@ -35,7 +35,7 @@ from checks.adapters.base import (
 )
 from checks.errors import GateError
 from checks.finding import Finding, Severity
-from checks.tools import require_tool
+from checks.tools import require_tool, tool_env
 
 TOOL = "trivy"
 STAGE = "trivy-config"
@@ -192,7 +192,7 @@ def _launch(
         str(root),
     ]
     report.unlink(missing_ok=True)
-    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=tool_env())
 
 
 @dataclass(frozen=True)
