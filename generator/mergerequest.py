@@ -157,9 +157,10 @@ def _detail(payload: Any) -> str:
 TOKEN_VARIABLES = {"github": "GITHUB_TOKEN", "gitlab": "GITLAB_TOKEN"}
 
 
-def require_token(provider: str) -> None:
-    """Refuse now, before any work is done, when the token `open_merge_request` will need is not set."""
-    _token(TOKEN_VARIABLES[provider], None)
+def check_settings(provider: str, project: str, api_url: str | None = None) -> None:
+    """Refuse now, before any work is done, what `open_merge_request` would refuse without asking the API: a missing
+    token, a project not of the provider's form, an API base that is not an http(s) URL."""
+    make_client(provider, project, api_url=api_url)
 
 
 def _token(env_name: str, token: str | None) -> str:
@@ -311,15 +312,15 @@ def project_from_remote(url: str) -> str:
     """`owner/name` (GitHub) or `group/sub/name` (GitLab) from a git remote URL: https, ssh:// or scp-like."""
     text = url.strip()
     if "://" in text:
-        path = urllib.parse.urlsplit(text).path
+        parts = urllib.parse.urlsplit(text)
+        path = parts.path if parts.scheme != "file" and parts.netloc else ""
     elif ":" in text and not text.startswith("/"):
         path = text.split(":", 1)[1]
     else:
-        raise MergeRequestError(f"cannot tell the project from remote URL {url!r}: pass --project")
-    path = path.strip("/")
-    path = path.removesuffix(".git")
+        path = ""
+    path = path.strip("/").removesuffix(".git")
     if path.count("/") < 1:
-        raise MergeRequestError(f"cannot tell the project from remote URL {url!r}: pass --project")
+        raise MergeRequestError(f"cannot tell the project from remote URL {url!r}")
     return path
 
 
@@ -330,4 +331,7 @@ def default_project(provider: str, remote_url: str | None) -> str:
         return os.environ[env]
     if remote_url is None:
         raise MergeRequestError(f"cannot tell the {provider} project: set {env} or pass --project")
-    return project_from_remote(remote_url)
+    try:
+        return project_from_remote(remote_url)
+    except MergeRequestError as exc:
+        raise MergeRequestError(f"{exc}: pass --project") from None

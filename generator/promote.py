@@ -27,9 +27,9 @@ from generator.gitrepo import GitError, GitRepo, single_line
 from generator.mergerequest import (
     MergeRequest,
     MergeRequestSpec,
+    check_settings,
     default_project,
     open_merge_request,
-    require_token,
 )
 from generator.overlays import (
     ImagePin,
@@ -344,7 +344,7 @@ class _Promotion:
             )
         try:
             project = req.mr_project or default_project(req.open_mr, repo.remote_url(req.push))
-            require_token(req.open_mr)
+            check_settings(req.open_mr, project, req.api_url)
         except UserError as exc:
             raise UserError(f"--open-mr {req.open_mr}: {exc}; nothing was changed") from exc
         return req.open_mr, project, base

@@ -29,7 +29,13 @@ from generator.fleet.template import TemplateSources
 from generator.fleet.versions import parse_version
 from generator.fleet.workspace import Workspace
 from generator.gitrepo import GitError, GitRepo, PushDenied, PushRejected, run_git
-from generator.mergerequest import MergeRequestError, MergeRequestSpec, open_merge_request, project_from_remote
+from generator.mergerequest import (
+    MergeRequestError,
+    MergeRequestSpec,
+    check_settings,
+    open_merge_request,
+    project_from_remote,
+)
 
 _MARKER = re.compile(r"^(<{7} before updating|>{7} after updating|<{7} |>{7} )", re.MULTILINE)
 _DIFF_IN_MR = 400  # lines per environment in a merge request description
@@ -111,6 +117,7 @@ class _TenantUpgrade:
         existing = repo.rev(f"refs/remotes/origin/{self.branch}")
         if existing is not None and _is_ancestor(repo, head, existing):
             return self._already_proposed(repo, existing, current)
+        self._check_merge_request_settings()
         marker = self.ctx.workspace.busy_marker(self.tenant.name)
         marker.touch()
         repo.git("checkout", "--quiet", "--force", "-B", self.branch, "--no-track", head)
@@ -257,6 +264,23 @@ class _TenantUpgrade:
             return outcome
         return self._merge_request(repo, outcome, current)
 
+    def _project(self) -> str:
+        try:
+            return self.tenant.project or project_from_remote(self.tenant.url)
+        except MergeRequestError as exc:
+            raise MergeRequestError(f"{exc}: set `project:` for tenant {self.tenant.name} in fleet.yaml") from None
+
+    def _check_merge_request_settings(self) -> None:
+        """What opening the merge request needs is checked before the update: a run must not push branches that
+        cannot be proposed."""
+        hosting = self.ctx.hosting
+        if self.dry_run or hosting is None:
+            return
+        try:
+            check_settings(hosting.provider, self._project(), hosting.api_url)
+        except MergeRequestError as exc:
+            raise TenantProblem(Status.REFUSED, f"cannot open merge requests on {hosting.provider}: {exc}") from None
+
     def _merge_request(self, repo: GitRepo, outcome: Outcome, current: str) -> Outcome:
         hosting = self.ctx.hosting
         if hosting is None:
@@ -268,8 +292,7 @@ class _TenantUpgrade:
             description=merge_request_body(outcome, current, self.target),
         )
         try:
-            project = self.tenant.project or project_from_remote(self.tenant.url)
-            mr = open_merge_request(hosting.provider, spec, project=project, api_url=hosting.api_url)
+            mr = open_merge_request(hosting.provider, spec, project=self._project(), api_url=hosting.api_url)
         except MergeRequestError as exc:
             return outcome.but(
                 status=Status.MR_FAILED, message=f"{self.branch} pushed; opening the merge request failed: {exc}"

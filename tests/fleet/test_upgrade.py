@@ -389,3 +389,41 @@ def test_a_run_killed_halfway_resumes_without_duplicates(
         assert tenant.answers("upgrade/v1.1.0")["_commit"] == "v1.1.0"
         assert git(tenant.remote, "rev-list", "--count", "main..upgrade/v1.1.0").strip() == "1"
         assert len(hosting.opened()[f"retail/{tenant.name}"]) == 1
+
+
+def test_without_a_token_no_branch_is_pushed_that_cannot_be_proposed(
+    make_tenant: MakeTenant, tmp_path: Path, hosting: MultiProjectHosting
+) -> None:
+    acme = make_tenant("acme")
+    inventory = hosted_inventory(tmp_path / "fleet.yaml", [acme], hosting)
+    branches = acme.remote_branches()
+
+    code, report = upgrade(inventory, "--to", "v1.1.0", env={"GITLAB_TOKEN": ""})
+
+    record = by_tenant(report)["acme"]
+    assert (code, record["status"]) == (1, "refused")
+    assert record["message"] == (
+        "cannot open merge requests on gitlab: GITLAB_TOKEN is not set: export a token allowed to open merge requests"
+    )
+    assert acme.remote_branches() == branches
+    assert hosting.opened().get("retail/acme", []) == []
+
+
+def test_a_tenant_whose_project_cannot_be_told_is_refused_and_the_others_are_proposed(
+    make_tenant: MakeTenant, tmp_path: Path, hosting: MultiProjectHosting
+) -> None:
+    acme, bolt = make_tenant("acme"), make_tenant("bolt")
+    hosting.add("retail/acme", acme.remote)
+    entries = [{"name": "acme", "url": str(acme.remote), "project": "retail/acme"}, bolt]
+    inventory = write_inventory(tmp_path / "fleet.yaml", entries, {"provider": "gitlab", "api_url": hosting.url})
+    bolt_branches = bolt.remote_branches()
+
+    code, report = upgrade(inventory, "--to", "v1.1.0", env={"GITLAB_TOKEN": hosting.token})
+
+    records = by_tenant(report)
+    assert (code, records["acme"]["status"], records["bolt"]["status"]) == (1, "proposed", "refused")
+    assert records["bolt"]["message"] == (
+        f"cannot open merge requests on gitlab: cannot tell the project from remote URL '{bolt.remote}': "
+        "set `project:` for tenant bolt in fleet.yaml"
+    )
+    assert bolt.remote_branches() == bolt_branches

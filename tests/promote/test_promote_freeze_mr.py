@@ -158,3 +158,16 @@ def test_without_a_token_open_mr_is_refused_before_anything_is_gated_or_pushed(
         "nothing was changed",
     )
     assert (t.snapshot(), t.branches(), t.remote_branches()) == before
+
+
+def test_a_remote_that_names_no_hosted_project_is_refused_before_anything_is_pushed(make_tenant: MakeTenant) -> None:
+    t = make_tenant()
+    git(t.work, "remote", "add", "filer", f"file://{t.remote}")
+    before = (t.snapshot(), t.branches(), t.remote_branches())
+    code, _, err = promote(t, "--push", "filer", "--open-mr", "github", env={"GITHUB_TOKEN": TEST_TOKEN})
+    assert (code, err.strip()) == (
+        1,
+        f"error: --open-mr github: cannot tell the project from remote URL 'file://{t.remote}': pass --project; "
+        "nothing was changed",
+    )
+    assert (t.snapshot(), t.branches(), t.remote_branches()) == before
