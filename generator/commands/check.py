@@ -145,7 +145,16 @@ def pair_reports(formats: list[ReportFormat], outputs: list[Path]) -> list[tuple
     paired: list[tuple[ReportFormat, Path | None]] = [
         (fmt, outputs[i] if i < len(outputs) else None) for i, fmt in enumerate(chosen)
     ]
-    for path in outputs:
+    seen: dict[Path, ReportFormat] = {}
+    for fmt, path in paired:
+        if path is None:
+            continue
+        key = Path(os.path.abspath(path))
+        if key in seen:
+            raise ConfigError(
+                f"--output {path} is given for --format {seen[key]} and --format {fmt}: each report needs its own file"
+            )
+        seen[key] = fmt
         _refuse_unwritable(path)
     to_stdout = [fmt for fmt, path in paired if path is None]
     if len(to_stdout) > 1:

@@ -127,3 +127,15 @@ def test_missing_kustomize_exits_2_before_anything_else_runs(repo: Path, tmp_pat
     assert "TF-GATE-TOOL" in result.stdout and "required tool kustomize is missing" in result.stdout
     assert "make setup" in result.stdout
     assert result.stdout.strip().splitlines()[-1].startswith("gate could not decide:")
+
+
+def test_two_reports_for_one_file_are_refused_before_the_gate_runs(repo: Path, tmp_path: Path) -> None:
+    same = tmp_path / "report.out"
+    result = run_cli(
+        "check", str(repo), "--format", "json", "--output", str(same), "--format", "sarif", "--output", str(same)
+    )
+    assert (result.returncode, result.stderr.strip()) == (
+        2,
+        f"error: --output {same} is given for --format json and --format sarif: each report needs its own file",
+    )
+    assert not same.exists()
