@@ -114,6 +114,9 @@ def write_into_answers(answers: Path, env: str, namespace: str, name: str, seale
         raise UserError(f"--answers {answers}: not valid YAML") from exc
     if not isinstance(data, dict):
         raise UserError(f"--answers {answers}: must be a YAML mapping of question names to answers")
+    envs = data.get("environments")
+    if isinstance(envs, list) and env not in envs:
+        raise UserError(f"--env {env}: {answers} has no such environment (it has: {', '.join(map(str, envs))})")
     slug = data.get("tenant_slug")
     if slug is not None and namespace != f"{slug}-{env}":
         raise UserError(

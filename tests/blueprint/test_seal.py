@@ -121,3 +121,14 @@ def test_answers_mode_writes_into_the_answers_file_keeping_comments(pair: tuple[
     alone = seal(pair[0], "a=1\n", "--answers", str(answers))
     assert alone.returncode == 1 and "--answers and --env go together" in alone.stderr
     assert answers.read_text() == before
+
+
+def test_answers_mode_refuses_an_environment_the_tenant_does_not_have(pair: tuple[Path, Path], tmp_path: Path) -> None:
+    answers = tmp_path / "answers.yml"
+    answers.write_text("tenant_slug: acme-shop\nenvironments: [staging, prod]\n")
+    result = seal(pair[0], "a=1\n", "--answers", str(answers), "--env", "dev", namespace="acme-shop-dev")
+    assert (result.returncode, result.stderr.strip()) == (
+        1,
+        f"error: --env dev: {answers} has no such environment (it has: staging, prod)",
+    )
+    assert answers.read_text() == "tenant_slug: acme-shop\nenvironments: [staging, prod]\n"
