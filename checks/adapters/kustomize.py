@@ -67,9 +67,12 @@ def _run(target: Path) -> tuple[int, str, str]:
 
 
 def _error_line(stderr: str) -> str:
+    """kustomize's error on one line: from its last `Error:` line to the end, where the cause of a failed remote
+    fetch (git's own message) spans several lines before kustomize's closing `: exit status N`."""
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    text = lines[-1] if lines else "kustomize build failed without a message"
-    return text.removeprefix("Error: ")
+    starts = [i for i, ln in enumerate(lines) if ln.startswith("Error: ")]
+    text = " ".join(lines[starts[-1] if starts else -1 :]) if lines else "kustomize build failed without a message"
+    return text.removeprefix("Error: ").replace(" : exit status", ": exit status")
 
 
 def build(overlay: Path) -> str:

@@ -34,6 +34,17 @@ def test_invalid_yaml_is_a_build_finding_on_the_overlay(repo: Path) -> None:
     assert "service.yaml" in message and "MalformedYAMLError" in message
 
 
+def test_a_remote_base_that_cannot_be_fetched_says_why(repo: Path, tmp_path: Path) -> None:
+    kustomization = repo / "overlays" / "dev" / "kustomization.yaml"
+    missing = tmp_path / "nowhere.git"
+    kustomization.write_text(kustomization.read_text() + f"  - file://{missing}//base?ref=v1\n")
+    result = _gate(repo, "dev")
+    assert result.exit_code == 1
+    (message,) = _only(result, "TF-BUILD")
+    assert f"'{missing}' does not appear to be a git repository" in message
+    assert message.endswith(": exit status 128") and "\n" not in message
+
+
 def test_duplicate_keys_are_a_build_finding(repo: Path) -> None:
     service = repo / "base" / "service.yaml"
     service.write_text(service.read_text().replace("  name: odoo-web\n", "  name: odoo-web\n  name: odoo-www\n"))
