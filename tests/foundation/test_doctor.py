@@ -7,8 +7,6 @@ import os
 import subprocess
 from pathlib import Path
 
-from pytest import MonkeyPatch
-
 from checks import tools
 from tests.helpers import CLI, ROOT, run_cli
 
@@ -102,11 +100,3 @@ def test_doctor_table_is_not_truncated_in_a_log() -> None:
         path = tools.find_tool(name)
         assert path is not None
         assert str(path) in result.stdout
-
-
-def test_gate_tools_collect_garbage_less_often_unless_the_caller_says_otherwise(monkeypatch: MonkeyPatch) -> None:
-    monkeypatch.delenv("GOGC", raising=False)
-    monkeypatch.delenv("GOMEMLIMIT", raising=False)
-    assert (tools.tool_env()["GOGC"], tools.tool_env()["GOMEMLIMIT"]) == ("800", "1GiB")
-    monkeypatch.setenv("GOGC", "50")
-    assert (tools.tool_env()["GOGC"], tools.tool_env()["GOMEMLIMIT"]) == ("50", "1GiB")

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.helpers import run_cli
+import pytest
+
+from checks.adapters import kustomize as kustomize_adapter
+from tests.helpers import ROOT, run_cli
 
 
 def test_a_kustomize_that_prints_nothing_cannot_pass(repo: Path) -> None:
@@ -40,3 +43,23 @@ def test_every_kustomization_file_name_kustomize_accepts_is_discovered(repo: Pat
     result = run_cli("check", str(repo), "--format", "json")
     assert result.returncode == 0, result.stdout
     assert [e["name"] for e in json.loads(result.stdout)["environments"]] == ["dev", "prod", "argocd"]
+
+
+def test_gate_tools_collect_garbage_less_often_unless_the_caller_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real kustomize, as the gate runs it, with Go's GC trace on: the gate's GOGC default reaches the process
+    (far fewer collections) and a GOGC the caller set wins over it."""
+    overlay = ROOT / "examples" / "rendered" / "city-outfitters" / "overlays" / "prod"
+    monkeypatch.setenv("GODEBUG", "gctrace=1")
+    monkeypatch.delenv("GOGC", raising=False)
+    monkeypatch.delenv("GOMEMLIMIT", raising=False)
+
+    def collections() -> int:
+        code, _, stderr = kustomize_adapter._run(overlay)
+        assert code == 0, stderr
+        return sum(1 for line in stderr.splitlines() if line.startswith("gc "))
+
+    ours = collections()
+    monkeypatch.setenv("GOGC", "100")
+    assert ours * 3 <= collections()
